@@ -1,0 +1,44 @@
+# Two commands on a fresh clone: `make repro` and `make test`.
+# VENV can point elsewhere (CI keeps one cached venv per lock-file hash).
+VENV ?= .venv
+PYTHON_BASE ?= python3.11
+BIN := $(VENV)/bin
+# Stage commands say `python`; put the venv first so DVC runs ours.
+export PATH := $(abspath $(BIN)):$(PATH)
+# This checkout's code first, even when the venv is a shared cache made from another clone.
+export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: repro test ui bench lint lock compare clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON_BASE) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+repro: $(STAMP)  ## run the whole pipeline (only what changed)
+	dvc repro
+
+test: $(STAMP)  ## unit, stage and end-to-end tests
+	$(BIN)/pytest
+
+ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 over the repo's tracking store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+bench: $(STAMP)  ## time a cold and a no-op `dvc repro`; writes reports/benchmarks.json
+	$(BIN)/python -m mlfund.bench --output reports/benchmarks.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check src stages tests
+	$(BIN)/ruff format --check src stages tests
+
+lock:  ## re-resolve pyproject.toml into requirements.lock (in a scratch venv)
+	rm -rf /tmp/mlfund-lock && $(PYTHON_BASE) -m venv /tmp/mlfund-lock
+	/tmp/mlfund-lock/bin/pip install --quiet -e '.[dev]'
+	( echo "# Exact versions of every dependency (pip freeze of a fresh install of pyproject.toml [dev])."; \
+	  echo "# Regenerate with: make lock"; \
+	  /tmp/mlfund-lock/bin/pip freeze --exclude-editable | grep -v '^mlfund' ) > requirements.lock
+
+clean:  ## remove pipeline outputs and the tracking store (keeps the venv)
+	rm -rf data models mlruns mlflow.db reports/figures reports/train reports/validation/docs

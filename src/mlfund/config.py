@@ -1,0 +1,274 @@
+"""Typed, validated view of params.yaml.
+
+Every section of params.yaml has one pydantic model here. Models forbid unknown keys,
+so a typo fails before any work is done, and `load_params` reports every problem with
+its full key path (for example `regularization.cv_folds: Input should be ...`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogSpace(Section):
+    """`num` values evenly spaced on a log10 scale from 10**start to 10**stop."""
+
+    start: float
+    stop: float
+    num: Annotated[int, Field(ge=2)]
+
+    @model_validator(mode="after")
+    def _increasing(self) -> LogSpace:
+        if self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop}) must be greater than start ({self.start})")
+        return self
+
+
+# ---------------------------------------------------------------- data (generate)
+class Classification2D(Section):
+    n_samples: Annotated[int, Field(ge=20)]
+    n_features: Annotated[int, Field(ge=2)]
+    n_informative: PositiveInt
+    n_redundant: Annotated[int, Field(ge=0)]
+    n_clusters_per_class: PositiveInt
+    seed: Seed
+
+    @model_validator(mode="after")
+    def _fits_in_features(self) -> Classification2D:
+        if self.n_informative + self.n_redundant > self.n_features:
+            raise ValueError(
+                f"n_informative + n_redundant ({self.n_informative} + {self.n_redundant}) "
+                f"exceeds n_features ({self.n_features})"
+            )
+        if 2 * self.n_clusters_per_class > 2**self.n_informative:
+            raise ValueError(
+                "2 classes x n_clusters_per_class must be <= 2**n_informative "
+                f"(got {2 * self.n_clusters_per_class} > {2**self.n_informative})"
+            )
+        return self
+
+
+class Regression(Section):
+    n_samples: Annotated[int, Field(ge=20)]
+    n_features: PositiveInt
+    n_informative: PositiveInt | None = None
+    noise: Annotated[float, Field(ge=0.0)]
+    seed: Seed
+
+    @model_validator(mode="after")
+    def _informative_fits(self) -> Regression:
+        if self.n_informative is not None and self.n_informative > self.n_features:
+            raise ValueError(
+                f"n_informative ({self.n_informative}) exceeds n_features ({self.n_features})"
+            )
+        return self
+
+
+class Blobs(Section):
+    n_samples: Annotated[int, Field(ge=10)]
+    centers: Annotated[int, Field(ge=2)]
+    cluster_std: PositiveFloat
+    seed: Seed
+
+
+class NoisySine(Section):
+    n_samples: Annotated[int, Field(ge=20)]
+    slope: float
+    frequency: PositiveFloat
+    noise_std: Annotated[float, Field(ge=0.0)]
+    seed: Seed
+
+
+class Salary(Section):
+    n_samples: Annotated[int, Field(ge=20)]
+    start_date: dt.date
+    income_floor: Annotated[float, Field(ge=0.0)]
+    seed: Seed
+
+
+class DataParams(Section):
+    classification_2d: Classification2D
+    regression_1d: Regression
+    regression_10d: Regression
+    regression_sparse: Regression
+    blobs: Blobs
+    noisy_sine: NoisySine
+    salary: Salary
+
+
+# ---------------------------------------------------------------- featurize
+class FeaturizeParams(Section):
+    reference_date: dt.date
+    age_bins: list[float] = Field(min_length=3)
+    age_labels: list[str] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _bins_match_labels(self) -> FeaturizeParams:
+        if len(self.age_labels) != len(self.age_bins) - 1:
+            raise ValueError(
+                f"age_labels has {len(self.age_labels)} names but age_bins defines "
+                f"{len(self.age_bins) - 1} bins"
+            )
+        if any(hi <= lo for lo, hi in zip(self.age_bins, self.age_bins[1:], strict=False)):
+            raise ValueError(f"age_bins must increase strictly, got {self.age_bins}")
+        return self
+
+
+# ---------------------------------------------------------------- split
+class SplitSpec(Section):
+    """Fractions of the whole dataset; `shuffle: false` keeps row order (test = last rows)."""
+
+    test_size: Annotated[float, Field(gt=0.0, lt=1.0)]  # evaluate scores on these rows
+    val_size: Fraction
+    shuffle: bool
+    stratify: bool
+    seed: Seed
+
+    @model_validator(mode="after")
+    def _room_for_training(self) -> SplitSpec:
+        if self.test_size + self.val_size >= 0.9:
+            raise ValueError(
+                f"test_size + val_size = {self.test_size + self.val_size:g} leaves under 10% "
+                "of the rows for training"
+            )
+        if self.stratify and not self.shuffle:
+            raise ValueError("stratify: true needs shuffle: true")
+        return self
+
+
+DatasetName = Literal[
+    "classification_2d",
+    "regression_1d",
+    "regression_10d",
+    "regression_sparse",
+    "blobs",
+    "digits",
+    "noisy_sine",
+    "salary",
+]
+
+
+class SplitParams(Section):
+    classification_2d: SplitSpec
+    regression_1d: SplitSpec
+    regression_10d: SplitSpec
+    regression_sparse: SplitSpec
+    noisy_sine: SplitSpec
+    salary: SplitSpec
+
+
+# ---------------------------------------------------------------- families
+class LinearParams(Section):
+    logistic_c: PositiveFloat
+    poly_degree: Annotated[int, Field(ge=1, le=10)]
+    boundary_grid_step: PositiveFloat
+
+
+class RegularizationParams(Section):
+    ridge_alphas: LogSpace
+    cv_folds: Annotated[int, Field(ge=2, le=20)]
+    learning_curve_points: Annotated[int, Field(ge=2, le=50)]
+    degrees: list[Annotated[int, Field(ge=1, le=25)]] = Field(min_length=1)
+    ridge_degree: Annotated[int, Field(ge=1, le=25)]
+    ridge_strengths: list[Annotated[float, Field(ge=0.0)]] = Field(min_length=1)
+    path_alphas: LogSpace
+    lasso_alpha: PositiveFloat
+    lasso_max_iter: PositiveInt
+    selection_threshold: Annotated[float, Field(ge=0.0)]
+
+
+class ClusteringParams(Section):
+    n_clusters: Annotated[int, Field(ge=2)]
+    kmeans_n_init: PositiveInt | Literal["auto"]
+    dbscan_eps: PositiveFloat
+    dbscan_min_samples: PositiveInt
+    linkage: Literal["ward", "complete", "average", "single"]
+    seed: Seed
+
+
+class EmbeddingParams(Section):
+    n_variance_components: Annotated[int, Field(ge=2, le=64)]
+    tsne_perplexity: Annotated[float, Field(ge=2.0, le=100.0)]
+    tsne_max_iter: Annotated[int, Field(ge=250)]
+    seed: Seed
+
+
+class FeaturesParams(Section):
+    k_best: PositiveInt
+    rfe_n_features: PositiveInt
+    forest_n_estimators: PositiveInt
+    seed: Seed
+
+    @model_validator(mode="after")
+    def _at_most_the_candidates(self) -> FeaturesParams:
+        from mlfund.feature_engineering import model_columns
+
+        candidates = len(model_columns(engineered=True))
+        for name in ("k_best", "rfe_n_features"):
+            if getattr(self, name) > candidates:
+                raise ValueError(
+                    f"{name} ({getattr(self, name)}) exceeds the {candidates} engineered features"
+                )
+        return self
+
+
+class Params(Section):
+    data: DataParams
+    featurize: FeaturizeParams
+    split: SplitParams
+    linear: LinearParams
+    regularization: RegularizationParams
+    clustering: ClusteringParams
+    embedding: EmbeddingParams
+    features: FeaturesParams
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable, or does not match the schema."""
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: {error.error_count()} invalid parameter(s)"]
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "<root>"
+        detail = item["msg"]
+        if item["type"] == "extra_forbidden":
+            detail = "unknown key (typo?)"
+        elif item["type"] != "missing" and "input" in item:
+            detail += f" (got {item['input']!r})"
+        lines.append(f"  {path}: {detail}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: object, source: str = "params") -> Params:
+    """Validate an already-loaded params mapping."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(_format_errors(error, source)) from None
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate params.yaml; raises ParamsError naming every bad key path."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    return parse_params(raw, source=str(path))

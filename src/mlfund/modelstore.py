@@ -1,0 +1,67 @@
+"""Saving fitted scikit-learn models without pickle, and the manifest evaluate reads.
+
+Each training stage writes `models/<family>/<model>.skops` plus a manifest listing, for
+every model, the dataset and columns it was trained on and its MLflow run, so the
+evaluate stage can score any family's models on their held-out rows without knowing
+the family.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import skops.io as sio
+
+Task = Literal["classification", "regression"]
+MANIFEST = "manifest.json"
+# skops refuses to load types it was not told to trust. Ours are scikit-learn's (numpy
+# arrays and plain containers are trusted by skops itself); anything else is refused.
+_TRUSTED_PREFIXES = ("sklearn.",)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the evaluate stage needs to score one saved model."""
+
+    name: str  # the key under the family in reports/metrics.json
+    dataset: str  # name of data/split/<dataset>.parquet
+    task: Task
+    features: list[str]
+    target: str
+    file: str  # relative to the family's model folder
+    run_id: str  # MLflow run that trained it
+    model_id: str  # MLflow LoggedModel id (models:/<id>)
+
+
+def save_model(model: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, path)
+
+
+def trusted_types(untrusted: list[str], source: str) -> list[str]:
+    """The types skops flagged, once checked to be scikit-learn or numpy ones."""
+    refused = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if refused:
+        raise ValueError(f"{source}: refusing to load unexpected types {refused}")
+    return untrusted
+
+
+def model_trusted_types(model: Any) -> list[str]:
+    """What skops needs told to trust in order to reload `model` (for MLflow logging)."""
+    return trusted_types(sio.get_untrusted_types(data=sio.dumps(model)), type(model).__name__)
+
+
+def load_model(path: Path) -> Any:
+    return sio.load(path, trusted=trusted_types(sio.get_untrusted_types(file=path), str(path)))
+
+
+def write_manifest(folder: Path, cards: list[ModelCard]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).write_text(json.dumps([asdict(c) for c in cards], indent=2) + "\n")
+
+
+def read_manifest(folder: Path) -> list[ModelCard]:
+    return [ModelCard(**entry) for entry in json.loads((folder / MANIFEST).read_text())]

@@ -1,0 +1,126 @@
+"""What every stage shares: where things live in the repository, and small file I/O.
+
+Paths live here and only here; the library under src/mlfund never sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlfund.config import Params, ParamsError, load_params
+from mlfund.modelstore import ModelCard, Task, save_model
+from mlfund.tracking import Run, Tracker
+
+# Data and outputs live in the checkout this code runs from (a queued `dvc exp run` runs in
+# a temporary copy). The MLflow store lives at DVC_ROOT when DVC sets it, which for queued
+# experiments is the user's repository, so every experiment logs into one store.
+ROOT = Path(__file__).resolve().parents[1]
+TRACKING_ROOT = Path(os.environ.get("DVC_ROOT") or ROOT)
+PARAMS_FILE = ROOT / "params.yaml"
+DATA = ROOT / "data"
+RAW = DATA / "raw"
+FEATURES = DATA / "features"
+SPLIT = DATA / "split"
+MODELS = ROOT / "models"
+REPORTS = ROOT / "reports"
+VALIDATION = REPORTS / "validation"
+
+log = logging.getLogger("mlfund")
+
+
+def read_params() -> Params:
+    return load_params(PARAMS_FILE)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def write_table(path: Path, frame: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def run_stage(main: Callable[[Params], None]) -> None:
+    """Entry point of every stage: logging, params validation, clean failure messages.
+
+    Params are validated before `main` runs, so a bad params.yaml stops the stage
+    before it touches any output.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    try:
+        params = read_params()
+    except ParamsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    main(params)
+
+
+class FamilyOutputs:
+    """Where a training stage writes: models, figures, plot data, train-side metrics."""
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        self.models = MODELS / family
+        self.figures = REPORTS / "figures" / family
+        self.plots = REPORTS / "plots" / family
+        self.metrics = REPORTS / "train" / f"{family}.json"
+
+    def figure(self, name: str) -> Path:
+        return self.figures / f"{name}.png"
+
+    def write_metrics(self, metrics: dict[str, dict[str, float]], tracker: Tracker) -> None:
+        """Train-side metrics `{model: {metric: value}}` and MLflow run ids, for evaluate."""
+        write_json(self.metrics, {"metrics": {self.family: metrics}, "runs": tracker.run_ids})
+
+
+def split_table(dataset: str) -> pd.DataFrame:
+    return read_table(SPLIT / f"{dataset}.parquet")
+
+
+def save_logged_model(
+    run: Run,
+    outputs: FamilyOutputs,
+    name: str,
+    model: Any,
+    *,
+    dataset: str,
+    task: Task,
+    features: pd.DataFrame,
+    target: str,
+) -> ModelCard:
+    """Log `model` to the MLflow run and save it for evaluate; returns its manifest card."""
+    model_id = run.sklearn_model(model, features)
+    save_model(model, outputs.models / f"{name}.skops")
+    return ModelCard(
+        name=name,
+        dataset=dataset,
+        task=task,
+        features=list(features.columns),
+        target=target,
+        file=f"{name}.skops",
+        run_id=run.run_id,
+        model_id=model_id,
+    )
+
+
+def tracker(family: str) -> Tracker:
+    return Tracker(TRACKING_ROOT, family)

@@ -1,0 +1,257 @@
+"""Held-out evaluation, metric merging, the model store and the report renderers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn import metrics
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from mlfund import report
+from mlfund.evaluation import evaluate_model, merge_metrics
+from mlfund.modelstore import (
+    MANIFEST,
+    ModelCard,
+    load_model,
+    model_trusted_types,
+    read_manifest,
+    save_model,
+    trusted_types,
+    write_manifest,
+)
+
+
+@pytest.fixture(scope="module")
+def classification(datasets: dict[str, pd.DataFrame]):
+    frame = datasets["classification_2d"]
+    train, test = frame.iloc[:800], frame.iloc[800:]
+    model = LogisticRegression().fit(train[["x0", "x1"]], train["y"])
+    return model, test[["x0", "x1"]], test["y"]
+
+
+@pytest.fixture(scope="module")
+def regression(datasets: dict[str, pd.DataFrame]):
+    frame = datasets["regression_10d"]
+    x = [f"x{i}" for i in range(10)]
+    train, test = frame.iloc[:800], frame.iloc[800:]
+    model = make_pipeline(StandardScaler(), LinearRegression()).fit(train[x], train["y"])
+    return model, test[x], test["y"]
+
+
+# ---------------------------------------------------------------- evaluation
+def test_classification_scores_match_sklearn(classification):
+    model, features, target = classification
+    result = evaluate_model(model, "classification", features, target)
+    predicted = model.predict(features)
+    assert result.scores == {
+        "test_accuracy": pytest.approx(metrics.accuracy_score(target, predicted)),
+        "test_f1_macro": pytest.approx(metrics.f1_score(target, predicted, average="macro")),
+        "test_roc_auc": pytest.approx(
+            metrics.roc_auc_score(target, model.predict_proba(features)[:, 1])
+        ),
+    }
+    assert all(type(v) is float for v in result.scores.values())
+    assert 0.5 < result.scores["test_accuracy"] <= 1.0
+
+
+def test_classification_plot_frames(classification):
+    model, features, target = classification
+    plots = evaluate_model(model, "classification", features, target).plots
+    assert set(plots) == {"confusion", "roc"}
+    assert list(plots["confusion"].columns) == ["actual", "predicted"]
+    assert len(plots["confusion"]) == len(target)
+    np.testing.assert_array_equal(plots["confusion"]["actual"], target)
+    roc = plots["roc"]
+    assert list(roc.columns) == ["fpr", "tpr"]
+    assert (roc.iloc[0].tolist(), roc.iloc[-1].tolist()) == ([0.0, 0.0], [1.0, 1.0])
+
+
+def test_multiclass_has_no_roc(datasets: dict[str, pd.DataFrame]):
+    blobs = datasets["blobs"]
+    model = LogisticRegression().fit(blobs[["x0", "x1"]], blobs["y"])
+    result = evaluate_model(model, "classification", blobs[["x0", "x1"]], blobs["y"])
+    assert set(result.scores) == {"test_accuracy", "test_f1_macro"}
+    assert set(result.plots) == {"confusion"}
+
+
+def test_regression_scores_match_sklearn(regression):
+    model, features, target = regression
+    result = evaluate_model(model, "regression", features, target)
+    predicted = model.predict(features)
+    assert result.scores == {
+        "test_mse": pytest.approx(metrics.mean_squared_error(target, predicted)),
+        "test_mae": pytest.approx(metrics.mean_absolute_error(target, predicted)),
+        "test_r2": pytest.approx(metrics.r2_score(target, predicted)),
+    }
+    frame = result.plots["predictions"]
+    assert list(frame.columns) == ["actual", "predicted"]
+    np.testing.assert_allclose(frame["predicted"], predicted)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_empty_test_rows_raise(classification, task):
+    model, features, target = classification
+    with pytest.raises(ValueError, match="no test rows"):
+        evaluate_model(model, task, features.iloc[:0], target.iloc[:0])
+
+
+def test_merge_metrics_deep_merges():
+    train_side = {"linear": {"ols": {"train_r2": 0.9, "shared": 1.0}}}
+    test_side = {
+        "linear": {"ols": {"test_mse": 2.0, "shared": 5.0}, "poly": {"test_mse": 3.0}},
+        "features": {"forest": {"test_r2": 0.8}},
+    }
+    merged = merge_metrics(train_side, test_side)
+    assert merged == {
+        "linear": {
+            "ols": {"train_r2": 0.9, "shared": 5.0, "test_mse": 2.0},
+            "poly": {"test_mse": 3.0},
+        },
+        "features": {"forest": {"test_r2": 0.8}},
+    }
+    assert train_side == {"linear": {"ols": {"train_r2": 0.9, "shared": 1.0}}}  # untouched
+    assert merge_metrics() == {}
+
+
+# ---------------------------------------------------------------- model store
+def test_save_load_round_trip(regression, tmp_path: Path):
+    model, features, _ = regression
+    path = tmp_path / "nested" / "model.skops"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert [name for name, _ in loaded.steps] == [name for name, _ in model.steps]
+    np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
+    assert list(loaded.feature_names_in_) == list(features.columns)
+    trusted = model_trusted_types(model)
+    assert all(t.startswith(("sklearn.", "numpy.", "builtins.")) for t in trusted)
+
+
+def test_untrusted_type_is_refused(tmp_path: Path):
+    model = make_pipeline(FunctionTransformer(func=json.dumps))
+    path = tmp_path / "untrusted.skops"
+    save_model(model, path)
+    assert sio.get_untrusted_types(file=path) == ["json.dumps"]
+    with pytest.raises(ValueError, match=r"refusing to load unexpected types \['json\.dumps'\]"):
+        load_model(path)
+    with pytest.raises(ValueError, match=r"json\.dumps"):
+        model_trusted_types(model)
+
+
+def test_trusted_types_filter():
+    assert trusted_types(["sklearn.tree._tree.Tree"], "src") == ["sklearn.tree._tree.Tree"]
+    with pytest.raises(ValueError, match=r"src: .*\['os.system'\]"):
+        trusted_types(["sklearn.tree._tree.Tree", "os.system"], "src")
+    with pytest.raises(ValueError, match=r"numpy\.load"):
+        trusted_types(["numpy.load"], "src")  # numpy functions can read arbitrary files
+    with pytest.raises(ValueError):
+        trusted_types(["sklearnx.Evil"], "src")  # a prefix, not just a leading word
+
+
+def test_manifest_round_trip(tmp_path: Path):
+    cards = [
+        ModelCard(
+            name="ols",
+            dataset="regression_1d",
+            task="regression",
+            features=["x0"],
+            target="y",
+            file="ols.skops",
+            run_id="r1",
+            model_id="m-1",
+        ),
+        ModelCard(
+            name="logit",
+            dataset="classification_2d",
+            task="classification",
+            features=["x0", "x1"],
+            target="y",
+            file="logit.skops",
+            run_id="r2",
+            model_id="m-2",
+        ),
+    ]
+    folder = tmp_path / "models" / "linear"
+    write_manifest(folder, cards)
+    assert (folder / MANIFEST).read_text().endswith("\n")
+    assert json.loads((folder / MANIFEST).read_text())[1]["features"] == ["x0", "x1"]
+    assert read_manifest(folder) == cards
+
+
+# ---------------------------------------------------------------- report
+@pytest.fixture
+def png(tmp_path: Path) -> Path:
+    figure, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1], [0, 1])
+    path = tmp_path / "figures" / "linear" / "decision_boundary.png"
+    path.parent.mkdir(parents=True)
+    figure.savefig(path, dpi=20)
+    plt.close(figure)
+    return path
+
+
+@pytest.fixture
+def blocks(png: Path) -> list[report.Block]:
+    return [
+        report.Heading("linear"),
+        report.Paragraph("a < b & c"),
+        report.Figure(png, "The boundary."),
+        report.Table(["model", "test_mse"], [["ols", "0.5"], ["poly", "1.25"]]),
+    ]
+
+
+def test_to_markdown(blocks: list[report.Block], tmp_path: Path):
+    text = report.to_markdown("Title", blocks, tmp_path)
+    assert text.startswith("# Title\n\n## linear\n\na < b & c\n")
+    assert "![The boundary.](figures/linear/decision_boundary.png)" in text
+    assert "*The boundary.*" in text
+    assert "| model | test_mse |\n|---|---|\n| ols | 0.5 |\n| poly | 1.25 |\n" in text
+
+
+def test_to_html_embeds_figures(blocks: list[report.Block], png: Path):
+    page = report.to_html("Title <1>", blocks)
+    assert page.startswith("<!doctype html>")
+    assert "<title>Title &lt;1&gt;</title>" in page
+    assert "<h2>linear</h2>" in page
+    assert "<p>a &lt; b &amp; c</p>" in page
+    assert "data:image/png;base64," in page
+    assert base64.b64encode(png.read_bytes()).decode("ascii") in page
+    assert "<tr><th>model</th><th>test_mse</th></tr>" in page
+    assert "<tr><td>ols</td><td>0.5</td></tr><tr><td>poly</td><td>1.25</td></tr>" in page
+    assert "figures/linear" not in page  # self-contained: no links to files
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.123456, "0.1235"), (12345.678, "1.2346e+04"), (3.0, "3"), (5, "5"), (1e6, "1e+06")],
+)
+def test_format_value(value, text: str):
+    assert report.format_value(value) == text
+
+
+def test_family_blocks(tmp_path: Path):
+    figures = [
+        tmp_path / "regression_fits.png",
+        tmp_path / "extra_plot.png",
+        tmp_path / "decision_boundary.png",
+    ]
+    metrics_ = {"ols": {"test_mse": 0.5, "train_r2": 0.9}, "logit": {"test_accuracy": 0.9}}
+    blocks = report.family_blocks("linear", metrics_, {"ols": "run-1"}, figures)
+    assert blocks[0] == report.Heading("linear")
+    assert [b.path.stem for b in blocks[1:4]] == [
+        "decision_boundary",
+        "regression_fits",
+        "extra_plot",
+    ]
+    assert blocks[3].caption == "extra plot"  # no caption known: the stem
+    table = blocks[-1]
+    assert table.header == ["model", "test_accuracy", "test_mse", "train_r2", "MLflow run"]
+    assert table.rows == [["logit", "0.9", "", "", ""], ["ols", "", "0.5", "0.9", "run-1"]]

@@ -1,0 +1,163 @@
+"""End to end: `dvc repro` in a temporary git copy of the project, with small params.
+
+One module-scoped copy is reproduced once; the tests then check its outputs, the MLflow
+store, that a second run is a no-op, that one family's params re-run only that family,
+and that bad params or bad data stop the pipeline without losing earlier outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mlfund.bench import copy_workspace
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[1]
+FAMILIES = ("linear", "regularization", "clustering", "embedding", "features")
+
+
+def _env(work: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": f"{work / 'src'}:{work}"}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    for inherited in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_STAGE", "DVC_EXP_NAME"):
+        env.pop(inherited, None)
+    return env
+
+
+def run(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=work, env=_env(work), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def dvc(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(work, sys.executable, "-m", "dvc", *args, check=check)
+
+
+def edit_params(work: Path, **sections: dict) -> None:
+    path = work / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def stages_run(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = copy_workspace(REPO, tmp_path_factory.mktemp("e2e") / "repo")
+    # Small but complete: the slowest step by default is t-SNE's 1000 iterations.
+    edit_params(work, embedding={"tsne_max_iter": 250})
+    run(work, "git", "add", "-A")
+    run(work, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "e2e")
+    dvc(work, "repro")
+    return work
+
+
+def test_every_family_lands_in_metrics(project: Path) -> None:
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert set(metrics) == set(FAMILIES)
+    assert metrics["linear"]["logistic_regression"]["test_accuracy"] == pytest.approx(0.9)
+    assert metrics["regularization"]["ridge_selected"]["test_mse"] == pytest.approx(
+        96.5531263666043
+    )
+    assert metrics["clustering"]["kmeans"]["ari"] == 1.0
+    assert metrics["features"]["linear_raw"]["test_r2"] > 0.95
+    for family, models in metrics.items():
+        for model, values in models.items():
+            assert all(isinstance(v, int | float) for v in values.values()), (family, model)
+
+
+def test_outputs_report_and_plots(project: Path) -> None:
+    html = (project / "reports/report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 11  # every classical figure, embedded
+    for family in FAMILIES:
+        assert f"<h2>{family}</h2>" in html
+    assert (project / "reports/validation/docs/index.html").exists()
+    confusion = pd.read_csv(project / "reports/plots/confusion/linear.logistic_regression.csv")
+    assert len(confusion) == 200 and set(confusion.columns) == {"actual", "predicted"}
+    shown = dvc(project, "plots", "show", "--json")
+    assert '"errors"' not in shown.stdout
+
+
+def test_mlflow_runs_tagged_with_models(project: Path) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    for family in FAMILIES:
+        experiment = client.get_experiment_by_name(family)
+        assert experiment is not None, family
+        runs = client.search_runs([experiment.experiment_id])
+        assert runs, family
+        for found in runs:
+            assert found.info.run_name.startswith(f"{family}/")
+            assert found.data.tags["dvc_stage"] == f"train_{family}"
+            assert len(found.data.tags["git_commit"]) == 40
+    linear = client.get_experiment_by_name("linear").experiment_id
+    (logistic,) = client.search_runs([linear], "tags.model = 'logistic_regression'")
+    assert logistic.data.metrics["test_accuracy"] == pytest.approx(0.9)  # added by evaluate
+    models = client.search_logged_models([linear])
+    assert len(models) == 3
+
+
+def test_second_repro_is_a_noop(project: Path) -> None:
+    result = dvc(project, "repro")
+    assert stages_run(result.stdout) == set()
+    assert "Data and pipelines are up to date" in result.stdout
+
+
+def test_one_family_params_rerun_only_that_family(project: Path) -> None:
+    edit_params(project, clustering={"dbscan_eps": 0.6})
+    result = dvc(project, "repro")
+    assert stages_run(result.stdout) == {"check_params", "train_clustering", "evaluate", "report"}
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert metrics["clustering"]["dbscan"]["noise_fraction"] < 0.0434
+
+
+def test_bad_params_stop_before_any_work_and_keep_outputs(project: Path) -> None:
+    before = {
+        p: p.read_bytes()
+        for p in (project / "reports/metrics.json", project / "data/raw/salary.parquet")
+    }
+    params = project / "params.yaml"
+    good = params.read_text()
+    try:
+        edit_params(project, regularization={"cv_folds": 1}, data={"blobz": {}})
+        result = dvc(project, "repro", check=False)
+        assert result.returncode != 0
+        assert "regularization.cv_folds" in result.stderr + result.stdout
+        assert "data.blobz" in result.stderr + result.stdout
+        assert stages_run(result.stdout) == {"check_params"}
+        assert all(path.read_bytes() == data for path, data in before.items())
+    finally:
+        params.write_text(good)
+
+
+def test_corrupt_data_fails_validation_naming_the_expectation(project: Path) -> None:
+    raw = project / "data/raw/salary.parquet"
+    original = raw.read_bytes()
+    try:
+        table = pd.read_parquet(raw)
+        table.loc[3, "income"] = float("nan")
+        table.loc[5, "age"] = 130
+        table.to_parquet(raw, index=False)
+        result = run(project, sys.executable, "-m", "stages.validate", check=False)
+        assert result.returncode == 1
+        assert "expect_column_values_to_not_be_null(column='income')" in result.stderr
+        assert "column='age'" in result.stderr
+    finally:
+        raw.write_bytes(original)
