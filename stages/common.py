@@ -10,13 +10,16 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mlfund.config import Params, ParamsError, load_params
+from mlfund.datasets import feature_columns
 from mlfund.modelstore import ModelCard, Task, save_model
+from mlfund.splitting import rows_of
 from mlfund.tracking import Run, Tracker
 
 # Data and outputs live in the checkout this code runs from (a queued `dvc exp run` runs in
@@ -94,6 +97,21 @@ class FamilyOutputs:
 
 def split_table(dataset: str) -> pd.DataFrame:
     return read_table(SPLIT / f"{dataset}.parquet")
+
+
+@dataclass(frozen=True)
+class SplitRows:
+    """A tabular dataset's `x<i>` feature names and its train/val/test rows."""
+
+    features: list[str]
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+
+
+def load_split(dataset: str) -> SplitRows:
+    table = split_table(dataset)
+    return SplitRows(feature_columns(table), *(rows_of(table, s) for s in ("train", "val", "test")))
 
 
 def save_logged_model(

@@ -27,12 +27,13 @@ def main(params: Params) -> None:
             ].sum(),
             "components_for_90pct_variance": int((ratio.cumsum() < 0.9).sum() + 1),
         },
+        "maps_2d": embedding.trustworthiness_scores(pixels, result, k=5),
     }
     track = tracker(FAMILY)
     with track.run("pca_tsne", "digits", p.model_dump()) as run:
         for step, value in enumerate(ratio[: p.n_variance_components], start=1):
             run.metrics({"explained_variance_ratio": value}, step=step)
-        run.metrics(metrics["pca"])
+        run.metrics({**metrics["pca"], **metrics["maps_2d"]})
         run.artifact(
             save_figure(
                 embedding.projections_figure(pixels, labels, result), out.figure("projections")

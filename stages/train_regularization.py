@@ -5,70 +5,67 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlfund.config import LogSpace, Params
-from mlfund.datasets import TARGET, feature_columns
+from mlfund.config import LogSpace, Params, RegularizationParams
+from mlfund.datasets import TARGET
 from mlfund.families import regularization as reg
 from mlfund.figures import save_figure
-from mlfund.modelstore import write_manifest
-from mlfund.splitting import rows_of
+from mlfund.modelstore import ModelCard, write_manifest
+from mlfund.tracking import Tracker
 from stages.common import (
     FamilyOutputs,
+    load_split,
     run_stage,
     save_logged_model,
-    split_table,
     tracker,
     write_json,
 )
 
 FAMILY = "regularization"
+Metrics = dict[str, dict[str, float]]
 
 
 def logspace(spec: LogSpace) -> np.ndarray:
     return np.logspace(spec.start, spec.stop, spec.num)
 
 
-def main(params: Params) -> None:
-    p = params.regularization
-    out = FamilyOutputs(FAMILY)
-    track = tracker(FAMILY)
-    cards, metrics = [], {}
-
-    # Three-way split: choose alpha on validation rows, report test once (evaluate).
-    data = split_table("regression_10d")
-    x_cols = feature_columns(data)
-    train, val, test = (rows_of(data, s) for s in ("train", "val", "test"))
-    sweep = reg.ridge_sweep(
-        train[x_cols], train[TARGET], val[x_cols], val[TARGET], logspace(p.ridge_alphas)
-    )
+def select_ridge(
+    p: RegularizationParams, out: FamilyOutputs, track: Tracker
+) -> tuple[ModelCard, Metrics]:
+    """Three-way split: alpha chosen on validation rows; test is scored once, in evaluate."""
+    data = load_split("regression_10d")
+    x, train, val, test = data.features, data.train, data.val, data.test
+    sweep = reg.ridge_sweep(train[x], train[TARGET], val[x], val[TARGET], logspace(p.ridge_alphas))
     curve = reg.ridge_learning_curve(
-        train[x_cols], train[TARGET], sweep.best_alpha, p.cv_folds, p.learning_curve_points
+        train[x], train[TARGET], sweep.best_alpha, p.cv_folds, p.learning_curve_points
     )
-    model = reg.scaled_ridge(sweep.best_alpha).fit(train[x_cols], train[TARGET])
+    model = reg.scaled_ridge(sweep.best_alpha).fit(train[x], train[TARGET])
     with track.run("ridge_selected", "regression_10d", p.model_dump()) as run:
-        for step, (alpha, tr, va) in enumerate(
+        for step, values in enumerate(
             zip(sweep.alphas, sweep.train_mse, sweep.val_mse, strict=True)
         ):
-            run.metrics({"sweep_alpha": alpha, "sweep_train_mse": tr, "sweep_val_mse": va}, step)
-        metrics["ridge_selected"] = {
-            "best_alpha": sweep.best_alpha,
-            "val_mse": sweep.val_mse[sweep.best_index],
-            "train_mse": sweep.train_mse[sweep.best_index],
-            "cv_val_mse": curve.val_mse[-1].mean(),
-        }
-        run.metrics(metrics["ridge_selected"])
-        figure = reg.selection_figure(sweep, curve, model.predict(test[x_cols]), test[TARGET])
-        run.artifact(save_figure(figure, out.figure("model_selection")))
-        cards.append(
-            save_logged_model(
-                run,
-                out,
-                "ridge_selected",
-                model,
-                dataset="regression_10d",
-                task="regression",
-                features=train[x_cols],
-                target=TARGET,
+            run.metrics(
+                dict(zip(("sweep_alpha", "sweep_train_mse", "sweep_val_mse"), values, strict=True)),
+                step,
             )
+        run.metrics(
+            metrics := {
+                "best_alpha": sweep.best_alpha,
+                "val_mse": sweep.val_mse[sweep.best_index],
+                "train_mse": sweep.train_mse[sweep.best_index],
+                "cv_val_mse": curve.val_mse[-1].mean(),
+            }
+        )
+        figure = reg.selection_figure(sweep, curve, model.predict(test[x]), test[TARGET])
+        run.artifact(save_figure(figure, out.figure("model_selection")))
+        card = save_logged_model(
+            run,
+            out,
+            "ridge_selected",
+            model,
+            dataset="regression_10d",
+            task="regression",
+            features=train[x],
+            target=TARGET,
         )
     out.plots.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(
@@ -81,11 +78,15 @@ def main(params: Params) -> None:
             "val_mse": curve.val_mse.mean(axis=1),
         }
     ).to_csv(out.plots / "learning_curve.csv", index=False)
+    return card, {"ridge_selected": metrics}
 
-    # Over-fitting: polynomial degrees, then ridge strengths on one high degree.
-    data = split_table("noisy_sine")
-    x_cols = feature_columns(data)
-    train, test = rows_of(data, "train"), rows_of(data, "test")
+
+def overfitting_studies(
+    p: RegularizationParams, out: FamilyOutputs, track: Tracker
+) -> tuple[list[ModelCard], Metrics]:
+    """Polynomial degrees, then ridge strengths on one high degree (noisy sine)."""
+    data = load_split("noisy_sine")
+    x, train, test = data.features, data.train, data.test
     studies = {
         "degrees": {
             f"polynomial_degree_{d}": (f"Degree {d}", reg.polynomial_model(d)) for d in p.degrees
@@ -98,25 +99,20 @@ def main(params: Params) -> None:
             for a in p.ridge_strengths
         },
     }
+    cards, metrics = [], {}
     for study, entries in studies.items():
         fits = reg.fit_curves(
-            {label: m for label, m in entries.values()},
-            train[x_cols],
-            train[TARGET],
-            test[x_cols],
-            test[TARGET],
+            dict(entries.values()), train[x], train[TARGET], test[x], test[TARGET]
         )
-        figure_path = save_figure(
-            reg.curves_figure(
-                fits,
-                train[x_cols].to_numpy(),
-                train[TARGET].to_numpy(),
-                test[x_cols].to_numpy(),
-                test[TARGET].to_numpy(),
-                ncols=2 if study == "degrees" else len(fits),
-            ),
-            out.figure(study),
+        figure = reg.curves_figure(
+            fits,
+            train[x].to_numpy(),
+            train[TARGET].to_numpy(),
+            test[x].to_numpy(),
+            test[TARGET].to_numpy(),
+            ncols=2 if study == "degrees" else len(fits),
         )
+        figure_path = save_figure(figure, out.figure(study))
         for name, fit in zip(entries, fits, strict=True):
             with track.run(name, "noisy_sine", {"study": study, "model": fit.label}) as run:
                 metrics[name] = {"train_mse": fit.train_mse}
@@ -130,49 +126,56 @@ def main(params: Params) -> None:
                         fit.model,
                         dataset="noisy_sine",
                         task="regression",
-                        features=train[x_cols],
+                        features=train[x],
                         target=TARGET,
                     )
                 )
+    return cards, metrics
 
-    # Ridge vs lasso coefficient paths, and lasso's feature selection.
-    data = split_table("regression_sparse")
-    x_cols = feature_columns(data)
-    train = rows_of(data, "train")
+
+def lasso_selection(
+    p: RegularizationParams, out: FamilyOutputs, track: Tracker
+) -> tuple[ModelCard, Metrics]:
+    """Ridge vs lasso coefficient paths, and the features the final lasso keeps."""
+    data = load_split("regression_sparse")
+    x, train = data.features, data.train
     paths = reg.coefficient_paths(
-        train[x_cols].to_numpy(),
-        train[TARGET].to_numpy(),
-        logspace(p.path_alphas),
-        p.lasso_max_iter,
+        train[x].to_numpy(), train[TARGET].to_numpy(), logspace(p.path_alphas), p.lasso_max_iter
     )
-    lasso = reg.Lasso(alpha=p.lasso_alpha).fit(train[x_cols], train[TARGET])
+    lasso = reg.Lasso(alpha=p.lasso_alpha).fit(train[x], train[TARGET])
     selected = reg.selected_features(lasso, p.selection_threshold)
     with track.run("lasso", "regression_sparse", p.model_dump()) as run:
-        metrics["lasso"] = {"n_features": len(x_cols), "n_selected": len(selected)}
-        run.metrics(metrics["lasso"])
+        run.metrics(metrics := {"n_features": len(x), "n_selected": len(selected)})
         run.set_tag("selected_features", ",".join(map(str, selected)))
         run.artifact(
             save_figure(reg.paths_figure(paths, p.lasso_alpha), out.figure("coefficient_paths"))
         )
-        cards.append(
-            save_logged_model(
-                run,
-                out,
-                "lasso",
-                lasso,
-                dataset="regression_sparse",
-                task="regression",
-                features=train[x_cols],
-                target=TARGET,
-            )
+        card = save_logged_model(
+            run,
+            out,
+            "lasso",
+            lasso,
+            dataset="regression_sparse",
+            task="regression",
+            features=train[x],
+            target=TARGET,
         )
     write_json(
         out.metrics.with_name("regularization_lasso_selection.json"),
         {"selected_feature_indices": selected, "threshold": p.selection_threshold},
     )
+    return card, {"lasso": metrics}
 
-    write_manifest(out.models, cards)
-    out.write_metrics(metrics, track)
+
+def main(params: Params) -> None:
+    p = params.regularization
+    out = FamilyOutputs(FAMILY)
+    track = tracker(FAMILY)
+    ridge_card, ridge_metrics = select_ridge(p, out, track)
+    curve_cards, curve_metrics = overfitting_studies(p, out, track)
+    lasso_card, lasso_metrics = lasso_selection(p, out, track)
+    write_manifest(out.models, [ridge_card, *curve_cards, lasso_card])
+    out.write_metrics({**ridge_metrics, **curve_metrics, **lasso_metrics}, track)
 
 
 if __name__ == "__main__":

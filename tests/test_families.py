@@ -265,10 +265,19 @@ def test_embedding_figures(datasets: dict[str, pd.DataFrame]):
     figure = embedding.projections_figure(pixels, labels, result)
     assert len(visible_axes(figure)) == 6  # three panels, three colorbars
     assert "PCA (Explained Variance: 0.750)" in titles(figure)
+    assert "Raw Pixels (the two most variable)" in titles(figure)
     assert titles(embedding.variance_figure(ratio, 3)) == [
         "Individual Explained Variance",
         "Cumulative Explained Variance",
     ]
+
+
+def test_tsne_keeps_neighbourhoods_better_than_pca(datasets: dict[str, pd.DataFrame]):
+    digits = datasets["digits"].iloc[:300]
+    pixels = digits[feature_columns(digits)].to_numpy()
+    result = embedding.embed(pixels, perplexity=30.0, max_iter=250, seed=0)
+    scores = embedding.trustworthiness_scores(pixels, result, k=5)
+    assert 0.5 < scores["pca_trustworthiness"] < scores["tsne_trustworthiness"] <= 1.0
 
 
 def test_features_figures(salary_split):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import matplotlib.figure
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
+from sklearn.manifold import TSNE, trustworthiness
 
 from mlfund.figures import new_figure
 
@@ -20,6 +20,14 @@ class Embeddings:
     pca_2d: np.ndarray  # (n, 2)
     tsne_2d: np.ndarray  # (n, 2)
     explained_variance_ratio: np.ndarray  # of every component of a full PCA
+
+
+def trustworthiness_scores(pixels: np.ndarray, result: Embeddings, k: int) -> dict[str, float]:
+    """How well each 2-D map keeps every point's k nearest neighbours (1.0 = perfectly)."""
+    return {
+        "pca_trustworthiness": float(trustworthiness(pixels, result.pca_2d, n_neighbors=k)),
+        "tsne_trustworthiness": float(trustworthiness(pixels, result.tsne_2d, n_neighbors=k)),
+    }
 
 
 def embed(pixels: np.ndarray, perplexity: float, max_iter: int, seed: int) -> Embeddings:
@@ -35,8 +43,15 @@ def projections_figure(
 ) -> matplotlib.figure.Figure:
     figure, axes = new_figure(ncols=3, width=6, height=5)
     variance_2d = result.explained_variance_ratio[:2].sum()
+    # The curriculum plots pixels 0 and 1, which are blank in every digit (a single dot);
+    # the two most variable pixels show what raw coordinates actually look like.
+    first, second = np.argsort(pixels.var(axis=0))[::-1][:2]
     panels = [
-        (pixels[:, :2], "Original Data (First 2 Features)", ("Feature 1", "Feature 2")),
+        (
+            pixels[:, [first, second]],
+            "Raw Pixels (the two most variable)",
+            (f"pixel {first}", f"pixel {second}"),
+        ),
         (result.pca_2d, f"PCA (Explained Variance: {variance_2d:.3f})", ("PC 1", "PC 2")),
         (result.tsne_2d, "t-SNE", ("t-SNE component 1", "t-SNE component 2")),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import matplotlib.figure
+from matplotlib.patches import Patch
 import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.feature_selection import RFE, SelectKBest, f_regression
@@ -122,6 +123,13 @@ def comparison_figure(val_r2: dict[str, float]) -> matplotlib.figure.Figure:
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.set(title="Does feature engineering help? (validation R²)", ylabel="R²")
     ax.tick_params(axis="x", rotation=20)
+    ax.legend(
+        handles=[
+            Patch(color="tab:orange", label="raw inputs"),
+            Patch(color="tab:blue", label="engineered inputs"),
+        ],
+        loc="lower left",
+    )
     for i, name in enumerate(names):
         ax.text(i, val_r2[name], f"{val_r2[name]:.4f}", ha="center", va="bottom")
     return figure

@@ -226,11 +226,14 @@ def paths_figure(paths: CoefficientPaths, lasso_alpha: float) -> matplotlib.figu
     figure, axes = new_figure(ncols=2, width=7)
     for ax, coefs, name in ((axes[0, 0], paths.ridge, "Ridge"), (axes[0, 1], paths.lasso, "Lasso")):
         ax.semilogx(paths.alphas, coefs)
-        ax.axvline(lasso_alpha, color="k", linestyle=":", lw=1)
         ax.set(
             title=f"{name} Regression Coefficient Path",
             xlabel="Regularization parameter α",
             ylabel="Coefficient value",
         )
         ax.grid(True)
+    axes[0, 1].axvline(
+        lasso_alpha, color="k", linestyle=":", lw=1, label=f"selection α={lasso_alpha:g}"
+    )
+    axes[0, 1].legend()
     return figure
