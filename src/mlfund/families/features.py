@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import matplotlib.figure
-from matplotlib.patches import Patch
 import pandas as pd
+from matplotlib.patches import Patch
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.feature_selection import RFE, SelectKBest, f_regression
 from sklearn.linear_model import LinearRegression
