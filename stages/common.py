@@ -12,15 +12,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from mlfund.config import Params, ParamsError, load_params
-from mlfund.datasets import feature_columns
-from mlfund.modelstore import ModelCard, Task, save_model
-from mlfund.splitting import rows_of
-from mlfund.tracking import Run, Tracker
+
+if TYPE_CHECKING:  # imported where used: skops and MLflow cost seconds at start-up
+    from mlfund.modelstore import ModelCard, Task
+    from mlfund.tracking import Run, Tracker
 
 # Data and outputs live in the checkout this code runs from (a queued `dvc exp run` runs in
 # a temporary copy). The MLflow store lives at DVC_ROOT when DVC sets it, which for queued
@@ -110,6 +110,9 @@ class SplitRows:
 
 
 def load_split(dataset: str) -> SplitRows:
+    from mlfund.datasets import feature_columns
+    from mlfund.splitting import rows_of
+
     table = split_table(dataset)
     return SplitRows(feature_columns(table), *(rows_of(table, s) for s in ("train", "val", "test")))
 
@@ -126,6 +129,8 @@ def save_logged_model(
     target: str,
 ) -> ModelCard:
     """Log `model` to the MLflow run and save it for evaluate; returns its manifest card."""
+    from mlfund.modelstore import ModelCard, save_model
+
     model_id = run.sklearn_model(model, features)
     save_model(model, outputs.models / f"{name}.skops")
     return ModelCard(
@@ -141,4 +146,6 @@ def save_logged_model(
 
 
 def tracker(family: str) -> Tracker:
+    from mlfund.tracking import Tracker
+
     return Tracker(TRACKING_ROOT, family)
