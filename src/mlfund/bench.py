@@ -20,30 +20,34 @@ from pathlib import Path
 
 import yaml
 
-# Outputs, caches and environments: what a cold run must not find.
-_NOT_COPIED = (
+# Outputs, caches and environments (relative to the repository): what a cold run must not find.
+_NOT_COPIED = {
+    ".venv",
     "data",
     "models",
     "mlruns",
     "mlflow.db",
-    ".venv",
-    "cache",
-    "tmp",
-    "figures",
-    "train",
-    "docs",
-    "results",
-    "report.md",
-    "report.html",
-    "__pycache__",
-    ".pytest_cache",
-    ".ruff_cache",
-)
+    "dvc_plots",
+    ".dvc/cache",
+    ".dvc/tmp",
+    "reports/figures",
+    "reports/train",
+    "reports/validation/docs",
+    "reports/validation/results",
+    "reports/report.md",
+    "reports/report.html",
+}
+_NEVER_COPIED = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 
 
 def copy_workspace(source: Path, target: Path) -> Path:
     """Copy the working tree (with .git, without outputs or caches) to `target`."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(*_NOT_COPIED), symlinks=True)
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder).relative_to(source)
+        return {n for n in names if n in _NEVER_COPIED or (here / n).as_posix() in _NOT_COPIED}
+
+    shutil.copytree(source, target, ignore=ignored, symlinks=True)
     return target
 
 
