@@ -22,6 +22,7 @@ TABULAR = {
     "regression_10d": (1000, 10, "float64"),
     "regression_sparse": (100, 20, "float64"),
     "blobs": (300, 2, "int64"),
+    "circles": (1000, 2, "int64"),
     "digits": (1797, 64, "int64"),
     "noisy_sine": (100, 1, "float64"),
 }
@@ -44,6 +45,14 @@ def test_tabular_shape_columns_dtypes(datasets: dict[str, pd.DataFrame], name: s
     assert not frame.isna().any().any()
 
 
+def test_circles_are_the_curriculums(datasets: dict[str, pd.DataFrame]):
+    from sklearn.datasets import make_circles
+
+    points, labels = make_circles(n_samples=1000, factor=0.3, noise=0.1, random_state=42)
+    np.testing.assert_array_equal(datasets["circles"][["x0", "x1"]].to_numpy(), points)
+    np.testing.assert_array_equal(datasets["circles"]["y"].to_numpy(), labels)
+
+
 def test_feature_columns_sorts_numerically():
     frame = pd.DataFrame(columns=["x10", "y", "x2", "xa", "x0", "extra"])
     assert feature_columns(frame) == ["x0", "x2", "x10"]
@@ -52,6 +61,7 @@ def test_feature_columns_sorts_numerically():
 def test_label_sets(datasets: dict[str, pd.DataFrame]):
     assert set(datasets["classification_2d"]["y"]) == {0, 1}
     assert set(datasets["blobs"]["y"]) == {0, 1, 2, 3}
+    assert set(datasets["circles"]["y"]) == {0, 1}
     assert set(datasets["digits"]["y"]) == set(range(10))
     pixels = datasets["digits"][feature_columns(datasets["digits"])]
     assert pixels.min().min() == 0 and pixels.max().max() == 16

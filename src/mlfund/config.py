@@ -85,6 +85,15 @@ class Blobs(Section):
     seed: Seed
 
 
+class Circles(Section):
+    """make_circles: an inner circle (class 1) inside an outer one (class 0)."""
+
+    n_samples: Annotated[int, Field(ge=20)]
+    factor: Annotated[float, Field(gt=0.0, lt=1.0)]  # inner radius / outer radius
+    noise: Annotated[float, Field(ge=0.0)]
+    seed: Seed
+
+
 class NoisySine(Section):
     n_samples: Annotated[int, Field(ge=20)]
     slope: float
@@ -106,6 +115,7 @@ class DataParams(Section):
     regression_10d: Regression
     regression_sparse: Regression
     blobs: Blobs
+    circles: Circles
     noisy_sine: NoisySine
     salary: Salary
 
@@ -150,23 +160,12 @@ class SplitSpec(Section):
         return self
 
 
-DatasetName = Literal[
-    "classification_2d",
-    "regression_1d",
-    "regression_10d",
-    "regression_sparse",
-    "blobs",
-    "digits",
-    "noisy_sine",
-    "salary",
-]
-
-
 class SplitParams(Section):
     classification_2d: SplitSpec
     regression_1d: SplitSpec
     regression_10d: SplitSpec
     regression_sparse: SplitSpec
+    circles: SplitSpec
     noisy_sine: SplitSpec
     salary: SplitSpec
 

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_digits, make_blobs, make_classification, make_regression
+from sklearn.datasets import (
+    load_digits,
+    make_blobs,
+    make_circles,
+    make_classification,
+    make_regression,
+)
 
 from mlfund.config import (
     Blobs,
+    Circles,
     Classification2D,
     DataParams,
     NoisySine,
@@ -58,6 +65,13 @@ def make_regression_table(p: Regression) -> pd.DataFrame:
 def make_blob_clusters(p: Blobs) -> pd.DataFrame:
     features, labels = make_blobs(
         n_samples=p.n_samples, centers=p.centers, cluster_std=p.cluster_std, random_state=p.seed
+    )
+    return _tabular(features, labels.astype("int64"))
+
+
+def make_circle_rings(p: Circles) -> pd.DataFrame:
+    features, labels = make_circles(
+        n_samples=p.n_samples, factor=p.factor, noise=p.noise, random_state=p.seed
     )
     return _tabular(features, labels.astype("int64"))
 
@@ -115,6 +129,7 @@ def make_all(p: DataParams) -> dict[str, pd.DataFrame]:
         "regression_10d": make_regression_table(p.regression_10d),
         "regression_sparse": make_regression_table(p.regression_sparse),
         "blobs": make_blob_clusters(p.blobs),
+        "circles": make_circle_rings(p.circles),
         "digits": load_digit_images(),
         "noisy_sine": make_noisy_sine(p.noisy_sine),
         "salary": make_salary_table(p.salary),

@@ -33,6 +33,7 @@ TABULAR = (
     "regression_10d",
     "regression_sparse",
     "blobs",
+    "circles",
     "digits",
     "noisy_sine",
 )
@@ -81,8 +82,8 @@ def _tabular_expectations(dataset: str, data: DataParams) -> list[Expectation]:
         n_features, n_rows = DIGITS_FEATURES, DIGITS_ROWS
     else:
         params = getattr(data, dataset)
-        # make_blobs keeps its default of 2-d points and the sine has one x; the rest say.
-        n_features = {"blobs": 2, "noisy_sine": 1}.get(dataset) or params.n_features
+        # blobs and circles are 2-d points and the sine has one x; the rest say.
+        n_features = {"blobs": 2, "circles": 2, "noisy_sine": 1}.get(dataset) or params.n_features
         n_rows = params.n_samples
     features = [f"x{i}" for i in range(n_features)]
     columns = [*features, TARGET]
@@ -104,6 +105,7 @@ def _tabular_expectations(dataset: str, data: DataParams) -> list[Expectation]:
 
     labels = {
         "classification_2d": [0, 1],
+        "circles": [0, 1],
         "blobs": list(range(data.blobs.centers)),
         "digits": list(range(DIGITS_CLASSES)),
     }.get(dataset)
