@@ -1,0 +1,44 @@
+"""The agreement numbers the pipeline records are real comparisons with torch."""
+
+from __future__ import annotations
+
+import pytest
+from sklearn.datasets import make_blobs, make_circles
+
+from mlfund.numpy_nn import agreement
+from mlfund.numpy_nn.mlp import MLPClassifier
+from stages.train_numpy_nn import metric_key
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_conv2d_and_attention_agree_with_torch(seed: int):
+    assert agreement.conv2d_agreement(seed) < 1e-12
+    assert agreement.attention_agreement(seed) < 1e-12
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_mlp_agreement_binary_and_multiclass(activation: str):
+    x, y = make_circles(200, factor=0.3, noise=0.1, random_state=0)
+    binary = MLPClassifier((6,), activation, epochs=20, random_state=0).fit(x, y)
+    assert agreement.mlp_agreement(binary, x, y) < 1e-12
+    x, y = make_blobs(150, centers=3, random_state=0)
+    multi = MLPClassifier((5, 4), activation, epochs=20, random_state=0).fit(x, y)
+    assert agreement.mlp_agreement(multi, x, y) < 1e-12
+
+
+def test_mlp_agreement_detects_a_wrong_gradient(monkeypatch: pytest.MonkeyPatch):
+    x, y = make_circles(100, random_state=1)
+    model = MLPClassifier((4,), epochs=5, random_state=0).fit(x, y)
+    right = model.gradients
+    monkeypatch.setattr(
+        model, "gradients", lambda X, t: ([g + 1e-3 for g in right(X, t)[0]], right(X, t)[1])
+    )
+    assert agreement.mlp_agreement(model, x, y) == pytest.approx(1e-3, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("label", "key"),
+    [("Mini-batch GD", "mini_batch_gd"), ("Momentum (EMA)", "momentum_ema"), ("SGD", "sgd")],
+)
+def test_metric_key(label: str, key: str):
+    assert metric_key(label) == key
