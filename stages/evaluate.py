@@ -23,7 +23,7 @@ from stages.common import (
     write_json,
 )
 
-FAMILIES = ("linear", "regularization", "clustering", "embedding", "features")
+FAMILIES = ("linear", "regularization", "clustering", "embedding", "features", "numpy_nn")
 PLOTS = REPORTS / "plots"
 
 

@@ -14,6 +14,7 @@ def main(_: Params) -> None:
     metrics = read_json(REPORTS / "metrics.json")
     lasso = read_json(REPORTS / "train" / "regularization_lasso_selection.json")
     selection = read_json(REPORTS / "train" / "features_selection.json")
+    trace = read_json(REPORTS / "train" / "numpy_nn_backprop_trace.json")
     notes = {
         "regularization": f"Lasso (alpha from params) keeps features "
         f"{lasso['selected_feature_indices']} (|coef| > {lasso['threshold']}).",
@@ -33,6 +34,15 @@ def main(_: Params) -> None:
         section = report.family_blocks(family, metrics.get(family, {}), runs, figures)
         if family in notes:
             section.insert(1, report.Paragraph(notes[family]))
+        if family == "numpy_nn":
+            section[1:1] = [
+                report.Paragraph(
+                    "One backpropagation step of the 2-3-1 sigmoid network on XOR, "
+                    f"binary cross-entropy {trace['initial_loss']:.4f} (gradients of the mean "
+                    "loss; checked against finite differences and torch autograd):"
+                ),
+                report.Table(["quantity", "shape", "values"], trace["rows"]),
+            ]
         blocks += section
     (REPORTS / "report.md").write_text(report.to_markdown(TITLE, blocks, REPORTS))
     (REPORTS / "report.html").write_text(report.to_html(TITLE, blocks))

@@ -1,7 +1,7 @@
 """Stage split: train/validation/test rows of every supervised dataset into data/split/.
 
-Unsupervised studies (blobs, digits) use all their rows, as the curriculum does, and
-read data/raw directly.
+Unsupervised studies (blobs; digits for the embedding) use all their rows, as the
+curriculum does, and read data/raw directly.
 """
 
 from __future__ import annotations

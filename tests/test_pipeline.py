@@ -21,7 +21,7 @@ from mlfund.bench import copy_workspace
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
-FAMILIES = ("linear", "regularization", "clustering", "embedding", "features")
+FAMILIES = ("linear", "regularization", "clustering", "embedding", "features", "numpy_nn")
 
 
 def _env(work: Path) -> dict[str, str]:
@@ -77,6 +77,11 @@ def test_every_family_lands_in_metrics(project: Path) -> None:
     )
     assert metrics["clustering"]["kmeans"]["ari"] == 1.0
     assert metrics["features"]["linear_raw"]["test_r2"] > 0.95
+    nn = metrics["numpy_nn"]
+    assert nn["mlp_classification_2d"]["test_accuracy"] >= 0.92
+    assert nn["mlp_circles"]["test_accuracy"] >= 0.99
+    assert nn["agreement"]["gradient_check_max_rel_error"] <= 1e-6
+    assert max(v for k, v in nn["agreement"].items() if k.endswith("max_abs_diff")) < 1e-8
     for family, models in metrics.items():
         for model, values in models.items():
             assert all(isinstance(v, int | float) for v in values.values()), (family, model)
@@ -84,7 +89,7 @@ def test_every_family_lands_in_metrics(project: Path) -> None:
 
 def test_outputs_report_and_plots(project: Path) -> None:
     html = (project / "reports/report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 11  # every classical figure, embedded
+    assert html.count("data:image/png;base64,") >= 19  # every figure, embedded
     for family in FAMILIES:
         assert f"<h2>{family}</h2>" in html
     assert (project / "reports/validation/docs/index.html").exists()

@@ -166,6 +166,7 @@ class SplitParams(Section):
     regression_10d: SplitSpec
     regression_sparse: SplitSpec
     circles: SplitSpec
+    digits: SplitSpec
     noisy_sine: SplitSpec
     salary: SplitSpec
 
@@ -225,6 +226,68 @@ class FeaturesParams(Section):
         return self
 
 
+class BackpropParams(Section):
+    init_scale: PositiveFloat
+    learning_rate: PositiveFloat
+    epochs: PositiveInt
+    gradient_check_tolerance: PositiveFloat
+
+
+class NumpyMlpParams(Section):
+    hidden_layer_sizes: list[PositiveInt] = Field(min_length=1)
+    activation: Literal["relu", "sigmoid", "tanh"]
+    learning_rate: PositiveFloat
+    epochs: PositiveInt
+    batch_size: PositiveInt | None
+
+
+class OptimizerStudyParams(Section):
+    learning_rate: PositiveFloat
+    beta: Annotated[float, Field(ge=0.0, lt=1.0)]
+    epochs: PositiveInt
+    n_samples: Annotated[int, Field(ge=10)]
+    agreement_steps: PositiveInt
+
+
+class BatchVariantsParams(Section):
+    n_samples: Annotated[int, Field(ge=10)]
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat
+    epochs: PositiveInt
+
+
+class GeometryParams(Section):
+    start: tuple[float, float]
+    learning_rates: list[PositiveFloat] = Field(min_length=1)
+    max_steps: PositiveInt
+    grad_tol: PositiveFloat
+    divergence_factor: Annotated[float, Field(gt=1.0)]
+
+
+class SoftmaxParams(Section):
+    learning_rate: PositiveFloat
+    epochs: PositiveInt
+    l2: Annotated[float, Field(ge=0.0)]
+    perceptron_epochs: PositiveInt
+
+
+class VanishingParams(Section):
+    depth: Annotated[int, Field(ge=2, le=100)]
+    width: Annotated[int, Field(ge=2)]
+    n_samples: Annotated[int, Field(ge=2)]
+
+
+class NumpyNNParams(Section):
+    seed: Seed
+    backprop: BackpropParams
+    mlp: NumpyMlpParams
+    optimizers: OptimizerStudyParams
+    batch_variants: BatchVariantsParams
+    geometry: GeometryParams
+    softmax: SoftmaxParams
+    vanishing: VanishingParams
+
+
 class Params(Section):
     data: DataParams
     featurize: FeaturizeParams
@@ -234,6 +297,7 @@ class Params(Section):
     clustering: ClusteringParams
     embedding: EmbeddingParams
     features: FeaturesParams
+    numpy_nn: NumpyNNParams
 
 
 class ParamsError(ValueError):

@@ -17,9 +17,10 @@ import skops.io as sio
 
 Task = Literal["classification", "regression"]
 MANIFEST = "manifest.json"
-# skops refuses to load types it was not told to trust. Ours are scikit-learn's (numpy
-# arrays and plain containers are trusted by skops itself); anything else is refused.
-_TRUSTED_PREFIXES = ("sklearn.",)
+# skops refuses to load types it was not told to trust. Ours are scikit-learn's and this
+# package's own estimators (numpy arrays and plain containers are trusted by skops itself);
+# anything else is refused.
+_TRUSTED_PREFIXES = ("sklearn.", "mlfund.")
 
 
 @dataclass(frozen=True)

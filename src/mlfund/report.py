@@ -34,7 +34,20 @@ CAPTIONS: dict[str, dict[str, str]] = {
         "engineering": "Feature engineering on the salary table (training split).",
         "engineering_comparison": "The same learners with raw and engineered inputs.",
     },
+    "numpy_nn": {
+        "activations": "Activation functions (solid) and their derivatives (dashed).",
+        "losses": "Loss functions and their gradients.",
+        "xor": "The 2-3-1 network learning XOR: loss curve and decision surface.",
+        "mlp": "The from-scratch MLP on the linearly separable and circles datasets.",
+        "optimizers": "SGD, momentum (EMA), heavy ball and Adam on the curriculum's problem.",
+        "batch_variants": "Batch vs mini-batch vs stochastic descent, with measured costs.",
+        "geometry": "Learning rates on a quadratic valley: paths, convergence, divergence.",
+        "vanishing": "Per-layer gradient norms of a 10-layer net: sigmoid vs ReLU vs skips.",
+    },
 }
+
+
+WIDE_TABLE = 10  # metric columns above which a family's table is written long
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,14 @@ def family_blocks(
     ):
         blocks.append(Figure(path, captions.get(path.stem, path.stem.replace("_", " "))))
     names = sorted({m for values in metrics.values() for m in values})
+    if len(names) > WIDE_TABLE:  # one row per metric instead of a mostly empty wide table
+        rows = [
+            [model, name, format_value(value), runs.get(model, "")]
+            for model, values in sorted(metrics.items())
+            for name, value in sorted(values.items())
+        ]
+        blocks.append(Table(["model", "metric", "value", "MLflow run"], rows))
+        return blocks
     rows = [
         [
             model,

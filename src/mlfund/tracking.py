@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,18 @@ class Run:
     def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         self._mlflow.log_metrics({k: float(v) for k, v in values.items()}, step=step)
 
+    def history(self, key: str, values: Sequence[float]) -> None:
+        """A per-step curve (loss per epoch) in batches: one request per 1000 points."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        points = [Metric(key, float(v), now, step) for step, v in enumerate(values)]
+        client = self._mlflow.MlflowClient()
+        for start in range(0, len(points), 1000):
+            client.log_batch(self.run_id, metrics=points[start : start + 1000])
+
     def set_tag(self, key: str, value: str) -> None:
         self._mlflow.set_tag(key, value)
 
@@ -104,6 +116,12 @@ class Run:
         from mlflow.models import infer_signature
 
         example = example[:5]
+        trusted = model_trusted_types(model)
+        # A model made of this package's own estimators carries the package with it, so
+        # `mlflow models serve` works without mlfund installed.
+        own_code = (
+            [str(Path(__file__).parent)] if any(t.startswith("mlfund.") for t in trusted) else None
+        )
         info = self._mlflow.sklearn.log_model(
             model,
             name="model",
@@ -111,7 +129,8 @@ class Run:
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
             pip_requirements=_pinned(_SKLEARN_REQUIREMENTS),
-            skops_trusted_types=model_trusted_types(model),
+            skops_trusted_types=trusted,
+            code_paths=own_code,
         )
         return info.model_id
 
