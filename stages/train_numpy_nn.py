@@ -217,8 +217,10 @@ def classifiers(p: NumpyNNParams, out: FamilyOutputs, track: Tracker) -> tuple[M
 
 
 def layers_and_vanishing(p: NumpyNNParams, out: FamilyOutputs, track: Tracker) -> Metrics:
-    """Conv2d and attention vs torch; per-layer gradient norms of deep sigmoid/ReLU nets."""
+    """Conv2d, attention and least-squares descent checked; per-layer gradient norms."""
     v = p.vanishing
+    regression = load_split("regression_10d")
+    train = regression.train
     norms = {
         kind: vanishing.gradient_norms(kind, v.depth, v.width, p.seed, v.n_samples)
         for kind in vanishing.KINDS
@@ -227,6 +229,9 @@ def layers_and_vanishing(p: NumpyNNParams, out: FamilyOutputs, track: Tracker) -
         "agreement": {
             "conv2d_max_abs_diff": agreement.conv2d_agreement(p.seed),
             "attention_max_abs_diff": agreement.attention_agreement(p.seed),
+            "least_squares_gd_max_abs_diff": agreement.least_squares_agreement(
+                train[regression.features].to_numpy(), train[TARGET].to_numpy()
+            ),
         },
         **{
             f"vanishing_{kind}": {"first_to_last_ratio": vanishing.first_to_last_ratio(n)}

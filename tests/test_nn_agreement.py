@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sklearn.datasets import make_blobs, make_circles
 
@@ -14,6 +15,14 @@ from stages.train_numpy_nn import metric_key
 def test_conv2d_and_attention_agree_with_torch(seed: int):
     assert agreement.conv2d_agreement(seed) < 1e-12
     assert agreement.attention_agreement(seed) < 1e-12
+
+
+def test_least_squares_agreement():
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((200, 4))
+    target = features @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.7 + 0.1 * rng.standard_normal(200)
+    assert agreement.least_squares_agreement(features, target) < 1e-10
+    assert agreement.least_squares_agreement(features, target, epochs=5) > 1e-3  # unconverged
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])

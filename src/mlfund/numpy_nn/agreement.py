@@ -63,6 +63,19 @@ def attention_agreement(seed: int = 0) -> float:
     )
 
 
+def least_squares_agreement(
+    features: Array, target: Array, learning_rate: float = 0.1, epochs: int = 1000
+) -> float:
+    """Exercise 1: largest |difference| between gradient descent's weights and bias and the
+    closed-form least-squares solution (np.linalg.lstsq with a bias column)."""
+    from mlfund.numpy_nn.descent import gradient_descent_linear_regression
+
+    weights, bias, _ = gradient_descent_linear_regression(features, target, learning_rate, epochs)
+    design = np.column_stack([features, np.ones(len(features))])
+    exact = np.linalg.lstsq(design, target, rcond=None)[0]
+    return float(np.max(np.abs(np.r_[weights, bias] - exact)))
+
+
 def mlp_agreement(model: MLPClassifier, features: Array, labels: Array) -> float:
     """Largest |difference| of probabilities and parameter gradients vs the same torch net."""
     import torch
