@@ -149,3 +149,40 @@ def tracker(family: str) -> Tracker:
     from mlfund.tracking import Tracker
 
     return Tracker(TRACKING_ROOT, family)
+
+
+def save_logged_torch_model(
+    run: Run,
+    outputs: FamilyOutputs,
+    name: str,
+    model: Any,
+    *,
+    builder: str,
+    config: dict[str, Any],
+    dataset: str,
+    task: Task,
+    features: pd.DataFrame,
+    target: str,
+    classes: list[Any] | None = None,
+) -> ModelCard:
+    """Log a torch model to MLflow (pt2) and save its state_dict for evaluate (atomically)."""
+    from mlfund.deep.training import save_atomic
+    from mlfund.modelstore import ModelCard
+
+    model = model.cpu().eval()
+    model_id = run.torch_model(model, features.to_numpy())
+    save_atomic(model.state_dict(), outputs.models / f"{name}.pt")
+    return ModelCard(
+        name=name,
+        dataset=dataset,
+        task=task,
+        features=list(features.columns),
+        target=target,
+        file=f"{name}.pt",
+        run_id=run.run_id,
+        model_id=model_id,
+        format="torch",
+        builder=builder,
+        config=config,
+        classes=classes,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mlfund.config import Params
 from mlfund.evaluation import evaluate_model, merge_metrics
-from mlfund.modelstore import MANIFEST, load_model, read_manifest
+from mlfund.modelstore import MANIFEST, load_card_model, read_manifest
 from mlfund.splitting import rows_of
 from mlfund.tracking import log_test_metrics
 from stages.common import (
@@ -37,7 +37,7 @@ def main(_: Params) -> None:
         for card in read_manifest(folder):
             test = rows_of(split_table(card.dataset), "test")
             result = evaluate_model(
-                load_model(folder / card.file), card.task, test[card.features], test[card.target]
+                load_card_model(folder, card), card.task, test[card.features], test[card.target]
             )
             test_side.setdefault(family, {})[card.name] = result.scores
             for plot, rows in result.plots.items():

@@ -25,6 +25,7 @@ TABULAR = {
     "circles": (1000, 2, "int64"),
     "digits": (1797, 64, "int64"),
     "noisy_sine": (100, 1, "float64"),
+    "sine_sequences": (2000, 30, "float64"),
 }
 
 
@@ -51,6 +52,16 @@ def test_circles_are_the_curriculums(datasets: dict[str, pd.DataFrame]):
     points, labels = make_circles(n_samples=1000, factor=0.3, noise=0.1, random_state=42)
     np.testing.assert_array_equal(datasets["circles"][["x0", "x1"]].to_numpy(), points)
     np.testing.assert_array_equal(datasets["circles"]["y"].to_numpy(), labels)
+
+
+def test_sine_sequences_follow_their_waves(datasets: dict[str, pd.DataFrame]):
+    windows = datasets["sine_sequences"]
+    values = windows.to_numpy()  # (n, 31): 30 inputs then the next value
+    # every row is one sine wave plus N(0, 0.1) noise: steps are small, amplitudes in range
+    assert np.abs(values).max() < 2.0 + 5 * 0.1
+    assert np.abs(np.diff(values, axis=1)).mean() < 1.0
+    # rows are different waves (random frequency and phase), not copies
+    assert np.corrcoef(values[:50]).mean() < 0.5
 
 
 def test_feature_columns_sorts_numerically():

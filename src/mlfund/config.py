@@ -102,6 +102,15 @@ class NoisySine(Section):
     seed: Seed
 
 
+class SineSequences(Section):
+    """Noisy sine waves of random frequency, amplitude and phase; predict the next value."""
+
+    n_sequences: Annotated[int, Field(ge=20)]
+    seq_length: Annotated[int, Field(ge=2)]
+    noise_std: Annotated[float, Field(ge=0.0)]
+    seed: Seed
+
+
 class Salary(Section):
     n_samples: Annotated[int, Field(ge=20)]
     start_date: dt.date
@@ -117,6 +126,7 @@ class DataParams(Section):
     blobs: Blobs
     circles: Circles
     noisy_sine: NoisySine
+    sine_sequences: SineSequences
     salary: Salary
 
 
@@ -168,6 +178,7 @@ class SplitParams(Section):
     circles: SplitSpec
     digits: SplitSpec
     noisy_sine: SplitSpec
+    sine_sequences: SplitSpec
     salary: SplitSpec
 
 
@@ -288,6 +299,54 @@ class NumpyNNParams(Section):
     vanishing: VanishingParams
 
 
+# ---------------------------------------------------------------- PyTorch families
+Device = Literal["auto", "cpu", "cuda", "mps"]
+
+
+class ComputeParams(Section):
+    device: Device  # auto: cuda, then mps, then cpu
+    precision: Literal["fp32", "bf16", "fp16"]  # autocast dtype on GPU; CPU always fp32
+    threads: Annotated[int, Field(ge=0)]  # torch intra-op threads; 0 keeps torch's default
+
+
+class TorchMlpParams(Section):
+    device: Device | None = None  # overrides compute.device
+    hidden_sizes: list[PositiveInt] = Field(min_length=1)
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+    learning_rate: PositiveFloat
+    batch_size: PositiveInt
+    epochs: PositiveInt
+    seed: Seed
+
+
+class CnnParams(Section):
+    device: Device | None = None
+    dataset: Literal["digits", "cifar10"]
+    cifar10_url: str  # mirror of cifar-10-python.tar.gz
+    cifar10_md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    image_size: Annotated[int, Field(ge=8, le=64)]  # digits are padded/upsampled to this
+    channels: list[PositiveInt] = Field(min_length=1)
+    fc_size: PositiveInt
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+    augment: bool
+    learning_rate: PositiveFloat
+    batch_size: PositiveInt
+    epochs: PositiveInt
+    patience: PositiveInt  # early stopping on validation loss
+    seed: Seed
+
+
+class RnnParams(Section):
+    device: Device | None = None
+    hidden_size: PositiveInt
+    num_layers: PositiveInt
+    learning_rate: PositiveFloat
+    batch_size: PositiveInt
+    epochs: PositiveInt
+    patience: PositiveInt
+    seed: Seed
+
+
 class Params(Section):
     data: DataParams
     featurize: FeaturizeParams
@@ -298,6 +357,10 @@ class Params(Section):
     embedding: EmbeddingParams
     features: FeaturesParams
     numpy_nn: NumpyNNParams
+    compute: ComputeParams
+    mlp: TorchMlpParams
+    cnn: CnnParams
+    rnn: RnnParams
 
 
 class ParamsError(ValueError):

@@ -24,6 +24,7 @@ from mlfund.config import (
     NoisySine,
     Regression,
     Salary,
+    SineSequences,
 )
 
 EDUCATION_LEVELS = ("High School", "Bachelor", "Master", "PhD")
@@ -93,6 +94,24 @@ def make_noisy_sine(p: NoisySine) -> pd.DataFrame:
     return _tabular(x.reshape(-1, 1), p.slope * x + np.sin(p.frequency * x) + noise)
 
 
+def make_sine_sequences(p: SineSequences) -> pd.DataFrame:
+    """Windows of noisy sine waves: columns x0..x{L-1} are the inputs, y the next value.
+
+    Each row is its own wave, amplitude * sin(frequency * t + phase) + N(0, noise_std) on
+    t in [0, 4 pi], with frequency and amplitude ~ U(0.5, 2) and phase ~ U(0, 2 pi), as the
+    curriculum draws them, but from one seeded generator. The target carries the noise
+    too, so no model can reach a test MSE below noise_std**2.
+    """
+    rng = np.random.default_rng(p.seed)
+    n, length = p.n_sequences, p.seq_length
+    t = np.linspace(0.0, 4 * np.pi, length + 1)  # (L + 1,)
+    frequency = rng.uniform(0.5, 2.0, (n, 1))
+    amplitude = rng.uniform(0.5, 2.0, (n, 1))
+    phase = rng.uniform(0.0, 2 * np.pi, (n, 1))
+    signal = amplitude * np.sin(frequency * t + phase) + rng.normal(0, p.noise_std, (n, length + 1))
+    return _tabular(signal[:, :-1], signal[:, -1])
+
+
 def make_salary_table(p: Salary) -> pd.DataFrame:
     """The curriculum's synthetic salary table, drawn in its order from RandomState(seed).
 
@@ -132,5 +151,6 @@ def make_all(p: DataParams) -> dict[str, pd.DataFrame]:
         "circles": make_circle_rings(p.circles),
         "digits": load_digit_images(),
         "noisy_sine": make_noisy_sine(p.noisy_sine),
+        "sine_sequences": make_sine_sequences(p.sine_sequences),
         "salary": make_salary_table(p.salary),
     }

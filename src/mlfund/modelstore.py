@@ -9,7 +9,7 @@ the family.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,12 @@ class ModelCard:
     file: str  # relative to the family's model folder
     run_id: str  # MLflow run that trained it
     model_id: str  # MLflow LoggedModel id (models:/<id>)
+    format: Literal["skops", "torch"] = "skops"
+    # torch only: "module:function" building the untrained module from `config`; the file
+    # holds its state_dict (loaded with weights_only=True: no pickle)
+    builder: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    classes: list[Any] | None = None  # torch classifiers: the label of each output
 
 
 def save_model(model: Any, path: Path) -> None:
@@ -57,6 +63,20 @@ def model_trusted_types(model: Any) -> list[str]:
 
 def load_model(path: Path) -> Any:
     return sio.load(path, trusted=trusted_types(sio.get_untrusted_types(file=path), str(path)))
+
+
+def load_card_model(folder: Path, card: ModelCard) -> Any:
+    """The model of a manifest card, with `predict` (and `predict_proba` for classifiers)."""
+    path = folder / card.file
+    if card.format == "skops":
+        return load_model(path)
+    import torch
+
+    from mlfund.deep.predictor import TorchPredictor, build
+
+    model = build(card.builder, card.config)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return TorchPredictor(model, card.task, card.classes)
 
 
 def write_manifest(folder: Path, cards: list[ModelCard]) -> None:

@@ -105,6 +105,28 @@ class Run:
         for start in range(0, len(points), 1000):
             client.log_batch(self.run_id, metrics=points[start : start + 1000])
 
+    def torch_model(self, model: Any, example: np.ndarray) -> str:
+        """Log a torch module as pt2 (torch.export, no pickle) with a signature; its model id."""
+        import torch
+        from mlflow.models import infer_signature
+
+        example = np.asarray(example[:5], dtype=np.float32)
+        model = model.eval().cpu()
+        with torch.inference_mode():
+            output = model(torch.from_numpy(example)).numpy()
+        info = self._mlflow.pytorch.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=_pinned(("torch", "numpy")),
+            serialization_format="pt2",
+        )
+        return info.model_id
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self._mlflow.set_tags(dict(tags))
+
     def set_tag(self, key: str, value: str) -> None:
         self._mlflow.set_tag(key, value)
 

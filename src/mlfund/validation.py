@@ -36,6 +36,7 @@ TABULAR = (
     "circles",
     "digits",
     "noisy_sine",
+    "sine_sequences",
 )
 DATASETS = (*TABULAR, "salary")
 SALARY_COLUMNS = ("age", "income", "education", "experience_years", "date_joined", "salary")
@@ -83,8 +84,12 @@ def _tabular_expectations(dataset: str, data: DataParams) -> list[Expectation]:
     else:
         params = getattr(data, dataset)
         # blobs and circles are 2-d points and the sine has one x; the rest say.
-        n_features = {"blobs": 2, "circles": 2, "noisy_sine": 1}.get(dataset) or params.n_features
-        n_rows = params.n_samples
+        n_features = (
+            {"blobs": 2, "circles": 2, "noisy_sine": 1}.get(dataset)
+            or getattr(params, "n_features", None)
+            or params.seq_length
+        )
+        n_rows = getattr(params, "n_samples", None) or params.n_sequences
     features = [f"x{i}" for i in range(n_features)]
     columns = [*features, TARGET]
     out: list[Expectation] = [

@@ -1,0 +1,1 @@
+"""PyTorch families (mlp, cnn, rnn) and the small training core they share."""

@@ -1,0 +1,193 @@
+"""The training core shared by every PyTorch family, in the shape of pytorch/examples'
+mnist script: `train_epoch`, `evaluate`, and `fit` with early stopping.
+
+- No per-step `.item()`: losses are summed on the device and read once per epoch.
+- Evaluation runs under `model.eval()` and `torch.inference_mode()`.
+- A non-finite loss stops training with `NonFiniteLossError`; the stage then writes no model.
+- `save_atomic` writes to a temporary file and renames it, so an interrupted run never
+  leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from mlfund.deep.device import Compute
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def make_loader(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
+    """In-memory loader; shuffling draws from `generator`, so the order is seeded and
+    the same on every device (the mnist example's flaw was device-dependent shuffling)."""
+    if shuffle and generator is None:
+        raise ValueError("a shuffled loader needs a seeded generator")
+    return DataLoader(
+        TensorDataset(features, targets),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+    )
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    compute: Compute,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> float:
+    """One pass over `loader`; returns the mean training loss over samples."""
+    model.train()
+    total = torch.zeros((), device=compute.device)
+    count = 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(compute.device), targets.to(compute.device)
+        if transform is not None:
+            inputs = transform(inputs)
+        optimizer.zero_grad(set_to_none=True)
+        with compute.autocast():
+            loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(targets)
+        count += len(targets)
+    mean = total.item() / max(count, 1)  # the one host sync of the epoch
+    if not math.isfinite(mean):
+        raise NonFiniteLossError(f"training loss is {mean}; lower the learning rate")
+    return mean
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    outputs: torch.Tensor  # (n, ...) model outputs on the CPU, in loader order
+    targets: torch.Tensor
+
+
+def evaluate(model: nn.Module, loader: DataLoader, loss_fn: LossFn, compute: Compute) -> Evaluation:
+    """Mean loss and every output, without dropout or batch-norm updates or autograd."""
+    model.eval()
+    outputs, targets = [], []
+    total = torch.zeros((), device=compute.device)
+    with torch.inference_mode():
+        for inputs, target in loader:
+            inputs, target = inputs.to(compute.device), target.to(compute.device)
+            with compute.autocast():
+                output = model(inputs)
+            total += loss_fn(output.float(), target) * len(target)
+            outputs.append(output.float().cpu())
+            targets.append(target.cpu())
+    n = sum(len(t) for t in targets)
+    return Evaluation(total.item() / max(n, 1), torch.cat(outputs), torch.cat(targets))
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_metric: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader | None,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    compute: Compute,
+    epochs: int,
+    *,
+    patience: int | None = None,
+    metric: Callable[[Evaluation], float] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> History:
+    """Train for `epochs`, keeping the weights of the best validation loss.
+
+    With `patience`, stop after that many epochs without improvement. `on_epoch(epoch,
+    values)` receives the epoch's numbers (for MLflow). The model ends with the best
+    weights (or the last ones when there is no validation loader).
+    """
+    history = History()
+    best_state, best_loss = None, math.inf
+    progress = _progress(epochs)
+    for epoch in progress:
+        values = {
+            "train_loss": train_epoch(model, train_loader, loss_fn, optimizer, compute, transform)
+        }
+        history.train_loss.append(values["train_loss"])
+        if val_loader is not None:
+            result = evaluate(model, val_loader, loss_fn, compute)
+            values["val_loss"] = result.loss
+            history.val_loss.append(result.loss)
+            if metric is not None:
+                values["val_metric"] = metric(result)
+                history.val_metric.append(values["val_metric"])
+            if result.loss < best_loss:
+                best_loss, history.best_epoch = result.loss, epoch
+                best_state = copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(epoch, values)
+        if hasattr(progress, "set_postfix"):
+            progress.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
+        if (
+            patience is not None
+            and history.best_epoch >= 0
+            and epoch - history.best_epoch >= patience
+        ):
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def _progress(epochs: int):
+    """tqdm on a terminal, a plain range otherwise (DVC logs, CI)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(range(epochs), unit="epoch", leave=False)
+    return range(epochs)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(obj, file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
