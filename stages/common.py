@@ -19,6 +19,7 @@ import pandas as pd
 from mlfund.config import Params, ParamsError, load_params
 
 if TYPE_CHECKING:  # imported where used: skops and MLflow cost seconds at start-up
+    from mlfund.deep.device import Compute
     from mlfund.modelstore import ModelCard, Task
     from mlfund.tracking import Run, Tracker
 
@@ -86,6 +87,11 @@ class FamilyOutputs:
         self.figures = REPORTS / "figures" / family
         self.plots = REPORTS / "plots" / family
         self.metrics = REPORTS / "train" / f"{family}.json"
+
+    def discard(self, cards: list[ModelCard]) -> None:
+        """Remove the models this run already saved: a family is written whole or not at all."""
+        for card in cards:
+            (self.models / card.file).unlink(missing_ok=True)
 
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"
@@ -186,3 +192,13 @@ def save_logged_torch_model(
         config=config,
         classes=classes,
     )
+
+
+def family_compute(params: Params, family: str) -> Compute:
+    """Device, precision and threads of a PyTorch family: its own overrides, else `compute`."""
+    from mlfund.deep.device import setup_compute
+
+    own, shared = getattr(params, family), params.compute
+    key = f"{family}.device" if own.device else "compute.device"
+    threads = shared.threads if own.threads is None else own.threads
+    return setup_compute(own.device or shared.device, shared.precision, threads, key)

@@ -23,7 +23,17 @@ from stages.common import (
     write_json,
 )
 
-FAMILIES = ("linear", "regularization", "clustering", "embedding", "features", "numpy_nn")
+FAMILIES = (
+    "linear",
+    "regularization",
+    "clustering",
+    "embedding",
+    "features",
+    "numpy_nn",
+    "mlp",
+    "cnn",
+    "rnn",
+)
 PLOTS = REPORTS / "plots"
 
 

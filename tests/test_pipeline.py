@@ -21,7 +21,17 @@ from mlfund.bench import copy_workspace
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
-FAMILIES = ("linear", "regularization", "clustering", "embedding", "features", "numpy_nn")
+FAMILIES = (
+    "linear",
+    "regularization",
+    "clustering",
+    "embedding",
+    "features",
+    "numpy_nn",
+    "mlp",
+    "cnn",
+    "rnn",
+)
 
 
 def _env(work: Path) -> dict[str, str]:
@@ -60,8 +70,14 @@ def stages_run(output: str) -> set[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = copy_workspace(REPO, tmp_path_factory.mktemp("e2e") / "repo")
-    # Small but complete: the slowest step by default is t-SNE's 1000 iterations.
-    edit_params(work, embedding={"tsne_max_iter": 250})
+    # Small but complete: fewer t-SNE iterations and short PyTorch trainings.
+    edit_params(
+        work,
+        embedding={"tsne_max_iter": 250},
+        mlp={"epochs": 10},
+        cnn={"epochs": 2, "image_size": 16},
+        rnn={"epochs": 3},
+    )
     run(work, "git", "add", "-A")
     run(work, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "e2e")
     dvc(work, "repro")
@@ -82,6 +98,11 @@ def test_every_family_lands_in_metrics(project: Path) -> None:
     assert nn["mlp_circles"]["test_accuracy"] >= 0.99
     assert nn["agreement"]["gradient_check_max_rel_error"] <= 1e-6
     assert max(v for k, v in nn["agreement"].items() if k.endswith("max_abs_diff")) < 1e-8
+    # torch models are scored by evaluate through their manifest cards
+    assert 0.5 < metrics["cnn"]["simple_cnn"]["test_accuracy"] <= 1.0
+    assert metrics["mlp"]["mlp_circles"]["test_accuracy"] > 0.5
+    assert {"rnn", "lstm", "gru"} <= set(metrics["rnn"])
+    assert all(m["test_mse"] < 1.0 for m in metrics["rnn"].values())
     for family, models in metrics.items():
         for model, values in models.items():
             assert all(isinstance(v, int | float) for v in values.values()), (family, model)
@@ -89,7 +110,9 @@ def test_every_family_lands_in_metrics(project: Path) -> None:
 
 def test_outputs_report_and_plots(project: Path) -> None:
     html = (project / "reports/report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 19  # every figure, embedded
+    figures = list((project / "reports/figures").rglob("*.png"))
+    assert len(figures) >= 28
+    assert html.count("data:image/png;base64,") == len(figures)  # every figure, embedded
     for family in FAMILIES:
         assert f"<h2>{family}</h2>" in html
     assert (project / "reports/validation/docs/index.html").exists()

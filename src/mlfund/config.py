@@ -311,6 +311,7 @@ class ComputeParams(Section):
 
 class TorchMlpParams(Section):
     device: Device | None = None  # overrides compute.device
+    threads: Annotated[int, Field(ge=0)] | None = None  # overrides compute.threads
     hidden_sizes: list[PositiveInt] = Field(min_length=1)
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
     learning_rate: PositiveFloat
@@ -321,6 +322,7 @@ class TorchMlpParams(Section):
 
 class CnnParams(Section):
     device: Device | None = None
+    threads: Annotated[int, Field(ge=0)] | None = None
     dataset: Literal["digits", "cifar10"]
     cifar10_url: str  # mirror of cifar-10-python.tar.gz
     cifar10_md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
@@ -338,6 +340,7 @@ class CnnParams(Section):
 
 class RnnParams(Section):
     device: Device | None = None
+    threads: Annotated[int, Field(ge=0)] | None = None
     hidden_size: PositiveInt
     num_layers: PositiveInt
     learning_rate: PositiveFloat

@@ -44,6 +44,24 @@ CAPTIONS: dict[str, dict[str, str]] = {
         "geometry": "Learning rates on a quadratic valley: paths, convergence, divergence.",
         "vanishing": "Per-layer gradient norms of a 10-layer net: sigmoid vs ReLU vs skips.",
     },
+    "mlp": {
+        "comparison_classification_2d": "PyTorch MLP vs the from-scratch NumPy MLP: loss "
+        "curves and decision boundaries (linearly separable set).",
+        "comparison_circles": "The same comparison on circles.",
+    },
+    "cnn": {
+        "components": "What a convolution sees: edge and blur filters and max pooling on a "
+        "real digit.",
+        "feature_maps": "First-layer feature maps of the trained CNN.",
+        "prediction_grid": "Test digits with true and predicted labels.",
+        "confusion_matrix": "Confusion matrix on the test rows.",
+        "curves": "Loss and accuracy per epoch (the kept epoch marked).",
+    },
+    "rnn": {
+        "curves_and_predictions": "RNN, LSTM and GRU: training curves and next-value "
+        "predictions on test sequences.",
+        "mse_comparison": "Validation and test MSE against the noise floor (0.01).",
+    },
 }
 
 

@@ -23,7 +23,7 @@ def _available(kind: str) -> bool:
     return kind == "cpu"
 
 
-def resolve_device(requested: str) -> torch.device:
+def resolve_device(requested: str, key: str = "compute.device") -> torch.device:
     """`auto` picks cuda, then mps, then cpu; an explicit device must exist.
 
     Asking for cuda on a machine without one is an error, never a silent CPU run: a sweep
@@ -35,7 +35,7 @@ def resolve_device(requested: str) -> torch.device:
         raise DeviceError(f"unknown device {requested!r}; expected auto, cpu, cuda or mps")
     if not _available(requested):
         raise DeviceError(
-            f"compute.device is {requested!r} but no {requested} device is available here; "
+            f"{key} is {requested!r} but no {requested} device is available here; "
             "use device: auto or cpu"
         )
     return torch.device(requested)
@@ -60,9 +60,13 @@ class Compute:
         }
 
 
-def setup_compute(device: str, precision: str, threads: int) -> Compute:
-    """Resolve the device, set CPU threads, and the precision that will really be used."""
-    resolved = resolve_device(device)
+def setup_compute(
+    device: str, precision: str, threads: int, key: str = "compute.device"
+) -> Compute:
+    """Resolve the device, set CPU threads, and the precision that will really be used.
+
+    `key` is the params key the device came from, for the error message."""
+    resolved = resolve_device(device, key)
     if threads > 0:
         torch.set_num_threads(threads)
     if resolved.type == "cuda":

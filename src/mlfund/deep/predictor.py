@@ -31,7 +31,7 @@ class TorchPredictor:
         self.classes_ = np.asarray(classes) if classes is not None else None
 
     def _outputs(self, features: pd.DataFrame | np.ndarray) -> torch.Tensor:
-        values = np.asarray(features, dtype=np.float32)
+        values = np.array(features, dtype=np.float32)  # a writable copy for torch
         with torch.inference_mode():
             return self.model(torch.from_numpy(values)).float()
 

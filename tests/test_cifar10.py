@@ -1,0 +1,213 @@
+"""CIFAR-10 download and loading, end to end, on a tiny archive in the real format served
+by a local HTTP server on 127.0.0.1 (no internet), and the CIFAR-10 path of train_cnn."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import pickle
+import socket
+import tarfile
+import threading
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlfund.deep.cifar10 import (
+    ARCHIVE,
+    FOLDER,
+    Cifar10Error,
+    download_cifar10,
+    label_names,
+    load_cifar10,
+    validation_split,
+)
+
+NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+PER_BATCH, TEST_IMAGES = 3, 4
+
+
+def _pickle(content: dict) -> bytes:
+    return pickle.dumps(content, protocol=2)  # CIFAR-10's batches are Python 2 (protocol 2)
+
+
+def _batch(rng: np.random.Generator, n: int, name: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)  # R plane, G plane, B plane
+    labels = rng.integers(0, 10, size=n).tolist()
+    content = {b"batch_label": name.encode(), b"labels": labels, b"data": data}
+    content[b"filenames"] = [f"{name}_{i}.png".encode() for i in range(n)]
+    return content, data, np.asarray(labels)
+
+
+@pytest.fixture(scope="module")
+def tiny_archive(tmp_path_factory) -> dict:
+    """cifar-10-python.tar.gz with cifar-10-batches-py/ holding the real file set."""
+    rng = np.random.default_rng(0)
+    files, train_x, train_y = {}, [], []
+    for i in range(1, 6):
+        content, data, labels = _batch(rng, PER_BATCH, f"data_batch_{i}")
+        files[f"data_batch_{i}"] = _pickle(content)
+        train_x.append(data)
+        train_y.append(labels)
+    content, test_x, test_y = _batch(rng, TEST_IMAGES, "test_batch")
+    files["test_batch"] = _pickle(content)
+    meta = {b"label_names": [n.encode() for n in NAMES], b"num_cases_per_batch": PER_BATCH}
+    files["batches.meta"] = _pickle(meta)
+    served = tmp_path_factory.mktemp("served")
+    with tarfile.open(served / ARCHIVE, "w:gz") as archive:
+        for name, payload in files.items():
+            info = tarfile.TarInfo(f"{FOLDER}/{name}")
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+    return {
+        "folder": served,
+        "md5": hashlib.md5((served / ARCHIVE).read_bytes()).hexdigest(),
+        "train_x": np.concatenate(train_x),
+        "train_y": np.concatenate(train_y),
+        "test_x": test_x,
+        "test_y": test_y,
+    }
+
+
+class _CountingHandler(http.server.SimpleHTTPRequestHandler):
+    requests: list[str]
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+
+@pytest.fixture
+def server(tiny_archive):
+    """An HTTP server on a free port of 127.0.0.1 in a thread; yields (archive url, GETs)."""
+    requests: list[str] = []
+    handler = type("Handler", (_CountingHandler,), {"requests": requests})
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(handler, directory=str(tiny_archive["folder"]))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/{ARCHIVE}", requests
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_download_verifies_extracts_and_loads(tmp_path, server, tiny_archive):
+    url, requests = server
+    folder = download_cifar10(tmp_path, url, tiny_archive["md5"])
+    assert folder == tmp_path / FOLDER
+    assert requests and set(requests) == {f"/{ARCHIVE}"}
+    data = load_cifar10(tmp_path)
+    assert data.train_x.shape == (5 * PER_BATCH, 3, 32, 32) and data.train_x.dtype == np.uint8
+    assert data.test_x.shape == (TEST_IMAGES, 3, 32, 32)
+    np.testing.assert_array_equal(data.train_y, tiny_archive["train_y"])
+    np.testing.assert_array_equal(data.test_y, tiny_archive["test_y"])
+    # row layout: 1024 red values (row-major 32x32), then green, then blue
+    raw = tiny_archive["train_x"]
+    np.testing.assert_array_equal(data.train_x[4, 0], raw[4, :1024].reshape(32, 32))
+    np.testing.assert_array_equal(data.train_x[4, 2, 5], raw[4, 2048 + 5 * 32 : 2048 + 6 * 32])
+    assert label_names(tmp_path) == NAMES
+    assert load_cifar10(folder).test_y.tolist() == data.test_y.tolist()  # the folder itself
+
+
+def test_no_second_download(tmp_path, server, tiny_archive):
+    url, requests = server
+    download_cifar10(tmp_path, url, tiny_archive["md5"])
+    first = len(requests)  # torchvision asks once for redirects, then downloads
+    download_cifar10(tmp_path, url, tiny_archive["md5"])  # extracted: nothing to do
+    assert len(requests) == first
+    for file in (tmp_path / FOLDER).iterdir():  # archive kept and verified: extract only
+        file.unlink()
+    download_cifar10(tmp_path, url, tiny_archive["md5"])
+    assert len(requests) == first
+    assert len(load_cifar10(tmp_path).train_y) == 5 * PER_BATCH
+
+
+def test_files_placed_by_hand_need_no_server(tmp_path, tiny_archive):
+    with tarfile.open(tiny_archive["folder"] / ARCHIVE) as archive:
+        archive.extractall(tmp_path, filter="data")
+    closed = "http://127.0.0.1:9/nowhere.tar.gz"
+    assert download_cifar10(tmp_path, closed, tiny_archive["md5"]) == tmp_path / FOLDER
+
+
+def test_wrong_checksum_is_a_clear_error(tmp_path, server):
+    url, _ = server
+    with pytest.raises(Cifar10Error) as error:
+        download_cifar10(tmp_path, url, "0" * 32)
+    message = str(error.value)
+    assert "CIFAR-10" in message and url in message and "checksum" in message
+    assert ARCHIVE in message and "0" * 32 in message
+    assert not (tmp_path / ARCHIVE).exists()  # no corrupt file left behind
+    assert not (tmp_path / FOLDER).exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed when the block ends: connections are refused
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path, tiny_archive):
+    url = f"http://127.0.0.1:{_closed_port()}/{ARCHIVE}"
+    with pytest.raises(Cifar10Error) as error:
+        download_cifar10(tmp_path, url, tiny_archive["md5"])
+    message = str(error.value)
+    assert "CIFAR-10" in message and url in message
+    assert ARCHIVE in message and FOLDER in message and str(tmp_path) in message
+
+
+def test_batch_with_foreign_code_is_refused(tmp_path, tiny_archive):
+    with tarfile.open(tiny_archive["folder"] / ARCHIVE) as archive:
+        archive.extractall(tmp_path, filter="data")
+    (tmp_path / FOLDER / "test_batch").write_bytes(pickle.dumps({b"data": Path("x")}))
+    with pytest.raises(pickle.UnpicklingError, match="refused"):
+        load_cifar10(tmp_path)
+
+
+def test_validation_split_is_seeded_and_disjoint():
+    train, val = validation_split(100, 10, seed=3)
+    again, val_again = validation_split(100, 10, seed=3)
+    assert len(val) == 10 and len(train) == 90 and not set(train) & set(val)
+    assert val.tolist() == val_again.tolist() and train.tolist() == again.tolist()
+    assert val.tolist() != validation_split(100, 10, seed=4)[1].tolist()
+
+
+def test_train_cnn_stage_on_cifar10(tmp_path, tiny_archive, monkeypatch, params):
+    """The stage's CIFAR-10 path on the tiny archive: trains, scores the test set, saves the
+    model and figures, writes an empty manifest (evaluate can't score images)."""
+    import stages.common as common
+    import stages.train_cnn as stage
+
+    with tarfile.open(tiny_archive["folder"] / ARCHIVE) as archive:
+        archive.extractall(tmp_path / "raw" / "cifar10", filter="data")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setattr(common, "MODELS", tmp_path / "models")
+    monkeypatch.setattr(common, "REPORTS", tmp_path / "reports")
+    monkeypatch.setattr(stage, "RAW", tmp_path / "raw")
+    cnn = params.cnn.model_copy(
+        update={"dataset": "cifar10", "epochs": 2, "channels": [4, 8, 8], "fc_size": 16}
+    )
+    stage.main(params.model_copy(update={"cnn": cnn}))
+    written = json.loads((tmp_path / "reports" / "train" / "cnn.json").read_text())
+    metrics = written["metrics"]["cnn"]["simple_cnn"]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["epochs_run"] == 2
+    assert (tmp_path / "models" / "cnn" / "simple_cnn.pt").is_file()
+    assert json.loads((tmp_path / "models" / "cnn" / "manifest.json").read_text()) == []
+    figures = {p.stem for p in (tmp_path / "reports" / "figures" / "cnn").glob("*.png")}
+    assert figures == {
+        "components",
+        "feature_maps",
+        "prediction_grid",
+        "confusion_matrix",
+        "curves",
+    }
