@@ -105,12 +105,54 @@ def mlp_epoch_times(seed: int = 0) -> list[dict]:
     return results
 
 
+def cnn_throughput(repo: Path) -> dict:
+    """Training images/s of our CNN loop vs the curriculum's plain loop, digits, same run.
+
+    Needs the repository's data/split/digits.parquet (run `dvc repro split` first)."""
+    import pandas as pd
+    import torch
+
+    from mlfund.config import load_params
+    from mlfund.deep.cnn import digits_config
+    from mlfund.deep.cnn_bench import benchmark_training_loops
+    from mlfund.deep.device import setup_compute
+
+    params = load_params(repo / "params.yaml")
+    p, c = params.cnn, params.compute
+    table = pd.read_parquet(repo / "data/split/digits.parquet")
+    pixels = [f"x{i}" for i in range(64)]
+
+    def tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = table[table["split"] == split]
+        return (
+            torch.tensor(rows[pixels].to_numpy(), dtype=torch.float32),
+            torch.tensor(rows["y"].to_numpy(), dtype=torch.int64),
+        )
+
+    train, val = tensors("train"), tensors("val")
+    threads = c.threads if p.threads is None else p.threads
+    compute = setup_compute(p.device or c.device, c.precision, threads)
+    config = digits_config(train[0].numpy(), p.image_size, p.channels, p.fc_size, p.dropout)
+    return benchmark_training_loops(
+        config,
+        train,
+        val,
+        compute,
+        threads=threads,
+        batch_size=p.batch_size,
+        learning_rate=p.learning_rate,
+        seed=p.seed,
+        flip=False,
+    ).as_dict()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--repo", type=Path, default=Path.cwd())
     args = parser.parse_args()
     result = benchmark(args.repo.resolve())
+    result["cnn_training_loop"] = cnn_throughput(args.repo.resolve())
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
