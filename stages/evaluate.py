@@ -33,6 +33,9 @@ FAMILIES = (
     "mlp",
     "cnn",
     "rnn",
+    "transformer",
+    "generative",
+    "transfer",
 )
 PLOTS = REPORTS / "plots"
 

@@ -31,6 +31,9 @@ FAMILIES = (
     "mlp",
     "cnn",
     "rnn",
+    "transformer",
+    "generative",
+    "transfer",
 )
 
 
@@ -77,6 +80,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mlp={"epochs": 10},
         cnn={"epochs": 2, "image_size": 16},
         rnn={"epochs": 3},
+        transformer={"epochs": 2, "n_samples": 400},
+        generative={"vae_epochs": 5, "gan_epochs": 5},
+        transfer={"source_epochs": 1, "epochs": 2},
     )
     run(work, "git", "add", "-A")
     run(work, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "e2e")
@@ -103,6 +109,8 @@ def test_every_family_lands_in_metrics(project: Path) -> None:
     assert metrics["mlp"]["mlp_circles"]["test_accuracy"] > 0.5
     assert {"rnn", "lstm", "gru"} <= set(metrics["rnn"])
     assert all(m["test_mse"] < 1.0 for m in metrics["rnn"].values())
+    assert 0.0 <= metrics["transformer"]["transformer"]["test_accuracy"] <= 1.0
+    assert metrics["generative"]["vae"]["energy_distance"] > 0
     for family, models in metrics.items():
         for model, values in models.items():
             assert all(isinstance(v, int | float) for v in values.values()), (family, model)

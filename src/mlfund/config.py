@@ -350,6 +350,61 @@ class RnnParams(Section):
     seed: Seed
 
 
+class TransformerParams(Section):
+    device: Device | None = None
+    threads: Annotated[int, Field(ge=0)] | None = None
+    dataset: Literal["synthetic", "20newsgroups"]
+    n_samples: Annotated[int, Field(ge=100)]  # synthetic corpus size
+    max_length: Annotated[int, Field(ge=4)]  # tokens per text (padded / truncated)
+    min_word_count: PositiveInt  # rarer training words map to the unknown token
+    d_model: PositiveInt
+    n_heads: PositiveInt
+    n_layers: PositiveInt
+    d_ff: PositiveInt
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
+    learning_rate: PositiveFloat
+    batch_size: PositiveInt
+    epochs: PositiveInt
+    patience: PositiveInt
+    seed: Seed
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TransformerParams:
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
+            )
+        return self
+
+
+class GenerativeParams(Section):
+    device: Device | None = None
+    threads: Annotated[int, Field(ge=0)] | None = None
+    n_samples: Annotated[int, Field(ge=100)]  # points of the two 2-D Gaussian clusters
+    latent_dim: PositiveInt
+    hidden_size: PositiveInt
+    vae_epochs: PositiveInt
+    gan_epochs: PositiveInt
+    learning_rate: PositiveFloat
+    batch_size: PositiveInt
+    n_generated: Annotated[int, Field(ge=100)]  # samples drawn to measure quality
+    seed: Seed
+
+
+class TransferParams(Section):
+    device: Device | None = None
+    threads: Annotated[int, Field(ge=0)] | None = None
+    backbone: Literal["pipeline_cnn", "resnet18_imagenet"]
+    resnet18_weights: str | None = None  # path to resnet18 weights; None: the torch cache
+    source_classes: list[Annotated[int, Field(ge=0, le=9)]] = Field(min_length=2)
+    labels_per_class: PositiveInt  # labelled target images per class ("few labels")
+    source_epochs: PositiveInt
+    epochs: PositiveInt
+    learning_rate: PositiveFloat
+    batch_size: PositiveInt
+    seed: Seed
+
+
 class Params(Section):
     data: DataParams
     featurize: FeaturizeParams
@@ -364,6 +419,9 @@ class Params(Section):
     mlp: TorchMlpParams
     cnn: CnnParams
     rnn: RnnParams
+    transformer: TransformerParams
+    generative: GenerativeParams
+    transfer: TransferParams
 
 
 class ParamsError(ValueError):

@@ -57,6 +57,18 @@ CAPTIONS: dict[str, dict[str, str]] = {
         "confusion_matrix": "Confusion matrix on the test rows.",
         "curves": "Loss and accuracy per epoch (the kept epoch marked).",
     },
+    "transformer": {
+        "attention": "Attention of the text transformer on test sentences: one head, and "
+        "all heads averaged.",
+    },
+    "generative": {
+        "vae_gan_samples": "VAE and GAN on two Gaussian clusters: data, reconstructions, "
+        "samples, latent space and losses, with the measured sample quality.",
+    },
+    "transfer": {
+        "strategies": "Transfer strategies on the few-label target task (digits 5-9) from a "
+        "CNN pretrained on digits 0-4, against training from scratch.",
+    },
     "rnn": {
         "curves_and_predictions": "RNN, LSTM and GRU: training curves and next-value "
         "predictions on test sequences.",
