@@ -18,23 +18,10 @@ import pytest
 import yaml
 
 from mlfund.bench import copy_workspace
+from stages.evaluate import FAMILIES  # every family the pipeline has
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
-FAMILIES = (
-    "linear",
-    "regularization",
-    "clustering",
-    "embedding",
-    "features",
-    "numpy_nn",
-    "mlp",
-    "cnn",
-    "rnn",
-    "transformer",
-    "generative",
-    "transfer",
-)
 
 
 def _env(work: Path) -> dict[str, str]:
