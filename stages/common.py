@@ -70,12 +70,18 @@ def run_stage(main: Callable[[Params], None]) -> None:
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    from mlfund.tracking import TrackingUnavailable
+
     try:
         params = read_params()
     except ParamsError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    main(params)
+    try:
+        main(params)
+    except TrackingUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 class FamilyOutputs:
@@ -154,7 +160,7 @@ def save_logged_model(
 def tracker(family: str) -> Tracker:
     from mlfund.tracking import Tracker
 
-    return Tracker(TRACKING_ROOT, family)
+    return Tracker(TRACKING_ROOT, family, read_params().tracking.on_unreachable)
 
 
 def save_logged_torch_model(

@@ -11,7 +11,7 @@ from mlfund.config import Params
 from mlfund.evaluation import evaluate_model, merge_metrics
 from mlfund.modelstore import MANIFEST, load_card_model, read_manifest
 from mlfund.splitting import rows_of
-from mlfund.tracking import log_test_metrics
+from mlfund.tracking import connect, log_test_metrics
 from stages.common import (
     MODELS,
     REPORTS,
@@ -40,7 +40,8 @@ FAMILIES = (
 PLOTS = REPORTS / "plots"
 
 
-def main(_: Params) -> None:
+def main(params: Params) -> None:
+    tracking = connect(TRACKING_ROOT, params.tracking.on_unreachable)
     train_side = [read_json(REPORTS / "train" / f"{family}.json")["metrics"] for family in FAMILIES]
     test_side: dict[str, dict[str, dict[str, float]]] = {}
     for family in FAMILIES:
@@ -57,7 +58,8 @@ def main(_: Params) -> None:
                 path = PLOTS / plot / f"{family}.{card.name}.csv"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 rows.to_csv(path, index=False)
-            log_test_metrics(TRACKING_ROOT, card.run_id, result.scores)
+            if tracking:
+                log_test_metrics(tracking, card.run_id, result.scores)
             log.info("%s/%s: %s", family, card.name, result.scores)
     write_json(REPORTS / "metrics.json", merge_metrics(*train_side, test_side))
 

@@ -405,7 +405,16 @@ class TransferParams(Section):
     seed: Seed
 
 
+class TrackingParams(Section):
+    """How the stages that log to MLflow (train_*, evaluate) treat the tracking store."""
+
+    # fail: a tracking server that does not answer stops the stage at once, naming the URI.
+    # warn: log a warning and train without MLflow; metrics still land in the DVC files.
+    on_unreachable: Literal["fail", "warn"]
+
+
 class Params(Section):
+    tracking: TrackingParams
     data: DataParams
     featurize: FeaturizeParams
     split: SplitParams

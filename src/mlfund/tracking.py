@@ -5,22 +5,27 @@
   queued `dvc exp run` copies log into the same store as the workspace.
 - One experiment per family, run names `<family>/<model>`, metric names as in
   reports/metrics.json, tags for the git commit, DVC stage and experiment, and dataset.
+- A server that does not answer is found before any training, with its URI in the error
+  (MLflow's own client would retry for minutes); `on_unreachable="warn"` trains untracked.
+- Parallel writers (`dvc queue start -j N`) are safe: a lock file serialises the first
+  contact with a sqlite store (its schema migrations) and experiment creation.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-
-from mlfund.modelstore import model_trusted_types
 
 log = logging.getLogger(__name__)
 # No machine we build on reaches the internet; don't let MLflow try.
@@ -30,8 +35,74 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 _SKLEARN_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas")
 
 
+OnUnreachable = Literal["fail", "warn"]
+# Seconds to wait for a tracking server's /health before calling it unreachable.
+SERVER_TIMEOUT_SECONDS = 5.0
+
+
+class TrackingUnavailable(RuntimeError):
+    """The MLflow tracking server does not answer."""
+
+
 def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve() / 'mlflow.db'}"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI (relative ones are relative to the cwd)."""
+    return Path(uri.removeprefix("sqlite:///")).resolve() if uri.startswith("sqlite:///") else None
+
+
+def check_server(uri: str, timeout: float = SERVER_TIMEOUT_SECONDS) -> None:
+    """Raise TrackingUnavailable, naming `uri`, when an http(s) tracking server is down.
+
+    Any HTTP answer counts as up (a 401 from an authenticating proxy is the user's next
+    problem, and MLflow reports it clearly); only no answer at all is "unreachable".
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} did not answer ({reason}). Start it, point "
+            "MLFLOW_TRACKING_URI at one that runs (or unset it to use the local sqlite "
+            "store), or set tracking.on_unreachable: warn in params.yaml to train untracked."
+        ) from None
+
+
+def connect(root: Path, on_unreachable: OnUnreachable = "fail") -> str | None:
+    """The tracking URI to log to, or None (after a warning) when tracking is off."""
+    uri = tracking_uri(root)
+    try:
+        check_server(uri)
+    except TrackingUnavailable as error:
+        if on_unreachable == "fail":
+            raise
+        log.warning("%s Continuing without MLflow tracking.", error)
+        return None
+    return uri
+
+
+def _store_lock(uri: str) -> AbstractContextManager[object]:
+    """An exclusive lock beside a sqlite store; a server needs none."""
+    database = _sqlite_path(uri)
+    return _file_lock(database.with_name(database.name + ".lock")) if database else nullcontext()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _git_commit(root: Path) -> str:
@@ -50,34 +121,63 @@ def _pinned(packages: tuple[str, ...]) -> list[str]:
     return [f"{name}=={version(name)}" for name in packages]
 
 
-class Tracker:
-    """Opens MLflow runs for one family, all tagged alike."""
+def _ensure_experiment(mlflow: Any, family: str, uri: str) -> None:
+    """Create the family's experiment once, even with several stages starting together."""
+    from mlflow.exceptions import MlflowException
 
-    def __init__(self, root: Path, family: str) -> None:
+    with _store_lock(uri):
+        if mlflow.get_experiment_by_name(family) is not None:
+            return
+        database = _sqlite_path(uri)
+        # Artifacts beside a sqlite store, whatever the working directory; a server
+        # chooses (and serves) its own artifact location.
+        location = (database.parent / "mlruns" / family).as_uri() if database else None
+        try:
+            mlflow.create_experiment(family, artifact_location=location)
+        except MlflowException:
+            # Another process on the same server won the race: theirs is ours.
+            if mlflow.get_experiment_by_name(family) is None:
+                raise
+
+
+class Tracker:
+    """Opens MLflow runs for one family, all tagged alike.
+
+    With `on_unreachable="warn"` and a server that does not answer, it is disabled: runs
+    are `OfflineRun`s that log nothing and have empty run and model ids.
+    """
+
+    def __init__(self, root: Path, family: str, on_unreachable: OnUnreachable = "fail") -> None:
         import mlflow
 
         self.family = family
         self._mlflow = mlflow
-        mlflow.set_tracking_uri(tracking_uri(root))
-        experiment = mlflow.get_experiment_by_name(family)
-        if experiment is None:
-            # Artifacts beside the sqlite file, whatever the working directory.
-            location = None
-            if not os.environ.get("MLFLOW_TRACKING_URI"):
-                location = (root.resolve() / "mlruns" / family).as_uri()
-            mlflow.create_experiment(family, artifact_location=location)
-        mlflow.set_experiment(family)
+        self.run_ids: dict[str, str] = {}  # model -> run id, for the report
         self._tags = {
             "family": family,
             "git_commit": _git_commit(root),
             "dvc_stage": os.environ.get("DVC_STAGE", ""),
             "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
         }
-        self.run_ids: dict[str, str] = {}  # model -> run id, for the report
+        # `mlflow run .` hands its own run to the command in MLFLOW_RUN_ID, which
+        # start_run() would resume; our runs are per model, so keep it only as a tag.
+        project_run = os.environ.pop("MLFLOW_RUN_ID", None)
+        if project_run:
+            self._tags["mlflow_project_run_id"] = project_run
+        uri = connect(root, on_unreachable)
+        self.enabled = uri is not None
+        if uri is None:
+            return
+        mlflow.set_tracking_uri(uri)
+        _ensure_experiment(mlflow, family, uri)
+        mlflow.set_experiment(family)
 
     @contextmanager
     def run(self, model: str, dataset: str, params: Mapping[str, Any]) -> Iterator[Run]:
         """An MLflow run named `<family>/<model>` with flat params and the standard tags."""
+        if not self.enabled:
+            yield OfflineRun()
+            return
         tags = {**self._tags, "model": model, "dataset": dataset}
         with self._mlflow.start_run(run_name=f"{self.family}/{model}", tags=tags) as active:
             self.run_ids[model] = active.info.run_id
@@ -137,6 +237,8 @@ class Run:
         """Log a fitted scikit-learn model (skops format, no pickle); returns its model id."""
         from mlflow.models import infer_signature
 
+        from mlfund.modelstore import model_trusted_types
+
         example = example[:5]
         trusted = model_trusted_types(model)
         # A model made of this package's own estimators carries the package with it, so
@@ -157,26 +259,57 @@ class Run:
         return info.model_id
 
 
+class OfflineRun(Run):
+    """A run of a disabled Tracker: accepts everything, logs nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(None, "")
+
+    def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        pass
+
+    def history(self, key: str, values: Sequence[float]) -> None:
+        pass
+
+    def torch_model(self, model: Any, example: np.ndarray) -> str:
+        return ""
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        pass
+
+    def set_tag(self, key: str, value: str) -> None:
+        pass
+
+    def artifact(self, path: Path, folder: str = "figures") -> None:
+        pass
+
+    def sklearn_model(self, model: Any, example: pd.DataFrame | np.ndarray) -> str:
+        return ""
+
+
 def _param_value(value: Any) -> str | float | int | bool:
     if isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
 
 
-def log_test_metrics(root: Path, run_id: str, values: Mapping[str, float]) -> bool:
+def log_test_metrics(uri: str, run_id: str, values: Mapping[str, float]) -> bool:
     """Add held-out metrics to a training run; False (with a warning) when the run is gone.
 
-    A training stage restored from DVC's run cache logged no run in this store, so its
-    recorded run id may be unknown here; the metrics still land in reports/metrics.json.
+    A training stage restored from DVC's run cache, or one that trained untracked, logged
+    no run in this store, so its recorded run id may be unknown (or empty) here; the
+    metrics still land in reports/metrics.json.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient(tracking_uri(root))
+    client = mlflow.MlflowClient(uri)
     try:
+        if not run_id:
+            raise MlflowException("no run id")
         client.get_run(run_id)
     except MlflowException:
-        log.warning("MLflow run %s not found in %s; test metrics not logged", run_id, root)
+        log.warning("MLflow run %r not found in %s; test metrics not logged", run_id, uri)
         return False
     for key, value in values.items():
         client.log_metric(run_id, key, float(value))
