@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: repro test ui bench lint lock compare clean
+.PHONY: repro test ui bench lint lock compare gate clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON_BASE) -m venv $(VENV)
@@ -28,6 +28,13 @@ ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 over the repo's tracking sto
 
 bench: $(STAMP)  ## time a cold and a no-op `dvc repro`; writes reports/benchmarks.json
 	$(BIN)/python -m mlfund.bench --output reports/benchmarks.json
+
+compare: $(STAMP)  ## best MLflow run per family across experiments
+	$(BIN)/python -m mlfund.compare
+
+BASELINE ?= HEAD
+gate: $(STAMP)  ## fail when a metric regresses against BASELINE (default HEAD); rules in gate.yaml
+	$(BIN)/python -m mlfund.gate --baseline $(BASELINE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src stages tests

@@ -1,0 +1,493 @@
+"""CI metric gate: fail when a metric in reports/metrics.json regresses against a baseline.
+
+`dvc metrics diff` shows what changed but always exits 0, and it treats every number alike:
+it cannot tell an accuracy (higher is better) from an MSE (lower is better), a parameter
+count (must not change) or a timing (differs on every run). This gate compares the
+workspace's metrics with those of a baseline commit under the rules of gate.yaml (a
+direction and a tolerance per metric glob) and exits non-zero on any regression, so
+`make gate` can guard a pull request and its table can be posted as the PR comment.
+
+    python -m mlfund.gate [--baseline REV] [--rules gate.yaml] [--all] [--output FILE]
+
+Exit status: 0 every metric passes; 1 a metric regressed, disappeared or matches no rule;
+2 the gate could not run (unknown revision, no metrics file, bad rules file, dvc failed).
+
+The core (`load_rules`, `compare`, `markdown_table`) is pure; `main` is the thin shell that
+runs git and dvc. It imports nothing heavy, so it runs in about a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+METRICS_FILE = "reports/metrics.json"  # relative to the repository root, as dvc.yaml names it
+RULES_FILE = "gate.yaml"  # default rules, at the repository root
+
+Better = Literal["higher", "lower", "equal", "ignore"]
+Value = bool | int | float | str  # a metric as dvc reports it (a JSON scalar)
+Status = Literal[
+    "regressed", "changed", "missing", "no rule",  # these fail the gate
+    "improved", "within tolerance", "ok", "new", "ignored",
+]  # fmt: skip
+FAILING: frozenset[str] = frozenset({"regressed", "changed", "missing", "no rule"})
+# Table and summary order: failures first.
+STATUS_ORDER: tuple[Status, ...] = (
+    "regressed", "changed", "missing", "no rule",
+    "improved", "within tolerance", "new", "ok", "ignored",
+)  # fmt: skip
+
+Tolerance = Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
+_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+class RulesError(ValueError):
+    """The rules file is missing, not YAML, or a rule does not match the schema."""
+
+
+class GateError(RuntimeError):
+    """The gate cannot run: no baseline, no metrics file, dvc failed (exit status 2)."""
+
+
+class Rule(BaseModel):
+    """How one family of metrics may move: `metric` is an fnmatch glob over dotted paths."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str = Field(min_length=1)
+    better: Better
+    tolerance: Tolerance | None = None  # absolute
+    relative_tolerance: Tolerance | None = None  # a fraction of |baseline value|
+
+    @field_validator("tolerance", "relative_tolerance", mode="before")
+    @classmethod
+    def _yaml_exponent(cls, value: Any) -> Any:
+        """PyYAML reads `1e-9` (no dot) as text; take it as the number it means."""
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            return float(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_tolerance(self) -> Rule:
+        given = [k for k in ("tolerance", "relative_tolerance") if getattr(self, k) is not None]
+        if self.better == "ignore" and given:
+            raise ValueError(f"{given[0]}: `better: ignore` takes no tolerance, remove it")
+        if self.better != "ignore" and len(given) != 1:
+            raise ValueError(
+                "tolerance / relative_tolerance: give exactly one of them "
+                f"(absolute or relative) for `better: {self.better}`"
+            )
+        return self
+
+    def matches(self, metric: str) -> bool:
+        return fnmatchcase(metric, self.metric)
+
+    def allowance(self, old: float) -> float:
+        """The largest change in the bad direction that still passes, at baseline `old`."""
+        if self.tolerance is not None:
+            return self.tolerance
+        return (self.relative_tolerance or 0.0) * abs(old)
+
+    def short(self) -> str:
+        """`higher ±0.01` (absolute), `lower ±2%` (relative), `ignore`: the rule column."""
+        if self.better == "ignore":
+            return "ignore"
+        if self.tolerance is not None:
+            return f"{self.better} ±{self.tolerance:g}"
+        return f"{self.better} ±{(self.relative_tolerance or 0.0) * 100:.6g}%"
+
+    def explain(self, old: float) -> str:
+        """`higher is better, tolerance 0.01`: the reason in a FAILED line."""
+        what = {
+            "higher": "higher is better",
+            "lower": "lower is better",
+            "equal": "must stay equal",
+            "ignore": "ignored",
+        }[self.better]
+        if self.tolerance is not None:
+            return f"{what}, tolerance {self.tolerance:g}"
+        return (
+            f"{what}, relative tolerance {self.relative_tolerance:g} "
+            f"= {_fmt(self.allowance(old))} here"
+        )
+
+
+def parse_rules(raw: Any, source: str = RULES_FILE) -> tuple[Rule, ...]:
+    """Validate the parsed YAML `{"rules": [...]}`; errors name the rule and the bad key."""
+    if not isinstance(raw, Mapping) or "rules" not in raw:
+        raise RulesError(f"{source}: expected a mapping with a `rules:` list at the top")
+    if extra := sorted(str(k) for k in raw if k != "rules"):
+        raise RulesError(f"{source}: unknown top-level key(s) {', '.join(extra)} (typo?)")
+    items = raw["rules"]
+    if not isinstance(items, list) or not items:
+        raise RulesError(f"{source}: `rules` must be a non-empty list")
+    rules: list[Rule] = []
+    seen: dict[str, int] = {}
+    for number, item in enumerate(items, start=1):
+        pattern = item.get("metric") if isinstance(item, Mapping) else None
+        where = f"{source}: rule {number} (metric {pattern!r})"
+        if not isinstance(item, Mapping):
+            raise RulesError(f"{where}: expected a mapping with metric, better, tolerance")
+        try:
+            rule = Rule.model_validate(item)
+        except ValidationError as error:
+            raise RulesError("\n".join(_rule_errors(error, where))) from None
+        if rule.metric in seen:
+            raise RulesError(
+                f"{where}: same pattern as rule {seen[rule.metric]}, so it never applies"
+            )
+        seen[rule.metric] = number
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _rule_errors(error: ValidationError, where: str) -> list[str]:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (typo?); allowed: metric, better, tolerance, relative_tolerance"
+        lines.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+    return lines
+
+
+def load_rules(path: str | Path) -> tuple[Rule, ...]:
+    """Read and validate a rules file; raises RulesError naming the rule and the bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise RulesError(f"{path}: rules file not found") from None
+    except (OSError, yaml.YAMLError) as error:
+        raise RulesError(f"{path}: cannot read rules: {error}") from None
+    return parse_rules(raw, str(path))
+
+
+def rule_for(metric: str, rules: Iterable[Rule]) -> Rule | None:
+    """The first rule whose glob matches `metric`, or None."""
+    return next((rule for rule in rules if rule.matches(metric)), None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gate decided about one metric."""
+
+    metric: str
+    old: Value | None  # None: not in the baseline
+    new: Value | None  # None: not in the workspace
+    rule: Rule | None
+    status: Status
+    reason: str = ""  # for a failure: what happened, e.g. "fell 0.994 -> 0.95 (...)"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    def failure(self) -> str:
+        return f"{self.metric} {self.reason}"
+
+
+def flatten_diff(diff: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, tuple]:
+    """`dvc metrics diff --json` output -> {metric: (old, new)}.
+
+    dvc writes `{file: {dotted.metric: {"old": x, "new": y, "diff": d}}}` where a side that
+    lacks the metric is null and "diff" is absent unless both are numbers. With several
+    files, each metric is prefixed with its file (`file:metric`).
+    """
+    several = len(diff) > 1
+    flat: dict[str, tuple] = {}
+    for file, metrics in diff.items():
+        for name, entry in metrics.items():
+            flat[f"{file}:{name}" if several else name] = (entry.get("old"), entry.get("new"))
+    return flat
+
+
+def compare(
+    diff: Mapping[str, Mapping[str, Mapping[str, Any]]], rules: Sequence[Rule]
+) -> list[Verdict]:
+    """Judge every metric of a parsed `dvc metrics diff --json --all`, sorted by name."""
+    return [
+        judge(name, old, new, rule_for(name, rules))
+        for name, (old, new) in sorted(flatten_diff(diff).items())
+    ]
+
+
+def judge(metric: str, old: Value | None, new: Value | None, rule: Rule | None) -> Verdict:
+    """One metric's verdict; see gate.yaml's header for the semantics."""
+
+    def verdict(status: Status, reason: str = "") -> Verdict:
+        return Verdict(metric, old, new, rule, status, reason)
+
+    if new is None:  # whatever the rule: a metric must not silently disappear
+        if old is None:
+            return verdict("missing", "is in neither the baseline nor the workspace")
+        return verdict(
+            "missing", f"is missing from the workspace (was {_fmt(old)} in the baseline)"
+        )
+    if rule is None:
+        return verdict(
+            "no rule",
+            f"({_fmt(new)}) matches no rule in {RULES_FILE}: add one saying which way is "
+            "better and by how much it may move (every new metric needs a rule)",
+        )
+    if old is None:
+        return verdict("new")
+    if rule.better == "ignore":
+        return verdict("ignored")
+    before, after = _number(old), _number(new)
+    if before is None or after is None:  # text: can only stay the same
+        if old == new:
+            return verdict("ok")
+        return verdict("changed", f"changed {_fmt(old)} -> {_fmt(new)} (not a number: must stay)")
+    if math.isnan(before) or math.isnan(after):
+        return verdict(*_nan_status(rule, before, after))
+    delta = after - before
+    allowed = rule.allowance(before)
+    if rule.better == "equal":
+        if _exceeds(abs(delta), allowed):
+            return verdict(
+                "changed", f"changed {_fmt(old)} -> {_fmt(new)} ({rule.explain(before)})"
+            )
+        return verdict("ok" if delta == 0 else "within tolerance")
+    worse = -delta if rule.better == "higher" else delta
+    if worse > 0 and _exceeds(worse, allowed):
+        moved = "fell" if rule.better == "higher" else "rose"
+        return verdict("regressed", f"{moved} {_fmt(old)} -> {_fmt(new)} ({rule.explain(before)})")
+    if delta == 0:
+        return verdict("ok")
+    return verdict("improved" if worse < 0 else "within tolerance")
+
+
+def _nan_status(rule: Rule, before: float, after: float) -> tuple[Status, str]:
+    """A NaN on either side: becoming NaN regresses, leaving it improves (or changes)."""
+    if math.isnan(before) and math.isnan(after):
+        return "ok", ""
+    if math.isnan(after):
+        return "regressed", f"became NaN (was {_fmt(before)})"
+    if rule.better == "equal":
+        return "changed", f"changed NaN -> {_fmt(after)} (must stay equal)"
+    return "improved", ""
+
+
+def _number(value: Value) -> float | None:
+    """Numbers and booleans (as 0/1) as float; text as None."""
+    if isinstance(value, bool | int | float):
+        return float(value)
+    return None
+
+
+def _exceeds(amount: float, allowed: float) -> bool:
+    """amount > allowed, but a difference at the boundary up to float rounding passes."""
+    return amount > allowed and not math.isclose(amount, allowed, rel_tol=1e-9)
+
+
+def _fmt(value: Value | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)
+
+
+def _change(verdict: Verdict) -> str:
+    before, after = _number_or_none(verdict.old), _number_or_none(verdict.new)
+    if before is None or after is None:
+        return "" if not verdict.changed else "—"
+    delta = after - before
+    if delta == 0:
+        return "0"
+    text = f"{delta:+.3g}"
+    if before != 0 and math.isfinite(delta):
+        text += f" ({delta / abs(before):+.2%})"
+    return text
+
+
+def _number_or_none(value: Value | None) -> float | None:
+    return None if value is None else _number(value)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def summary(verdicts: Sequence[Verdict]) -> str:
+    """`**gate failed**: 266 metrics checked, 1 failed (1 regressed), 245 ok, 20 ignored`."""
+    counts = Counter(v.status for v in verdicts)
+    failed = sum(counts[s] for s in FAILING)
+    kinds = ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if s in FAILING and counts[s])
+    rest = ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if s not in FAILING and counts[s])
+    head = "**gate failed**" if failed else "**gate passed**"
+    text = f"{head}: {len(verdicts)} metrics checked, {failed} failed"
+    if kinds:
+        text += f" ({kinds})"
+    return f"{text}, {rest}" if rest else text
+
+
+def markdown_table(verdicts: Sequence[Verdict], show_all: bool = False) -> str:
+    """metric | old | new | change | rule | verdict, then a one-line summary.
+
+    By default lists failures and changed metrics (failures first) but not unchanged ones
+    nor ignored timings, which change on every run; `show_all` lists every metric.
+    """
+    rank = {status: i for i, status in enumerate(STATUS_ORDER)}
+    rows = [v for v in verdicts if show_all or v.failed or (v.changed and v.status != "ignored")]
+    rows.sort(key=lambda v: (rank[v.status], v.metric))
+    lines = []
+    if rows:
+        lines += ["| metric | old | new | change | rule | verdict |", "|---|---|---|---|---|---|"]
+        for v in rows:
+            rule = f"{v.rule.short()} (`{v.rule.metric}`)" if v.rule else "—"
+            status = f"**{v.status}**" if v.failed else v.status
+            cells = (f"`{v.metric}`", _fmt(v.old), _fmt(v.new), _change(v), rule, status)
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    else:
+        lines.append("No metric changed.")
+    lines += ["", summary(verdicts)]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the shell: git and dvc
+
+
+def _run(cmd: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as error:
+        raise GateError(f"cannot run {cmd[0]}: {error}") from None
+
+
+def repo_root(cwd: Path) -> Path:
+    out = _run(["git", "rev-parse", "--show-toplevel"], cwd)
+    if out.returncode != 0:
+        raise GateError(f"{cwd} is not inside a git repository: run the gate from the project")
+    return Path(out.stdout.strip())
+
+
+def resolve_baseline(root: Path, rev: str) -> str:
+    """The commit id of `rev`; GateError saying what to do when there is none."""
+    commit = None
+    if rev and not rev.startswith("-"):
+        out = _run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], root)
+        commit = out.stdout.strip() if out.returncode == 0 else None
+    if commit:
+        return commit
+    if _run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], root).returncode != 0:
+        raise GateError(
+            "the repository has no commits yet, so there is no baseline to compare with: "
+            f"commit {METRICS_FILE} first (or pass --baseline REV)"
+        )
+    raise GateError(
+        f"baseline revision {rev!r} does not exist in this repository: pass an existing "
+        "commit, branch or tag with --baseline REV (make gate BASELINE=REV); "
+        "in a shallow CI clone, fetch it first"
+    )
+
+
+def check_workspace(root: Path) -> None:
+    path = root / METRICS_FILE
+    try:
+        json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GateError(
+            f"{METRICS_FILE} is not in the workspace: run `dvc repro` first "
+            "(the evaluate stage writes it)"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise GateError(f"{METRICS_FILE} in the workspace is unreadable ({error})") from None
+
+
+def metrics_diff(root: Path, commit: str) -> tuple[dict[str, Any], str]:
+    """Parsed `dvc metrics diff --json --all` of METRICS_FILE, baseline vs workspace, and
+    dvc's stderr (it warns there about files it could not load)."""
+    cmd = [sys.executable, "-m", "dvc", "metrics", "diff", "--json", "--all"]
+    cmd += ["--targets", METRICS_FILE, "--", commit]
+    env = os.environ | {"DVC_NO_ANALYTICS": "1"}
+    try:
+        out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env, check=False)
+    except OSError as error:
+        raise GateError(f"cannot run dvc: {error}") from None
+    if out.returncode != 0:
+        raise GateError(f"`dvc metrics diff` failed (exit {out.returncode}):\n{out.stderr.strip()}")
+    try:
+        return json.loads(out.stdout or "{}"), out.stderr.strip()
+    except ValueError:
+        raise GateError(f"`dvc metrics diff --json` printed no JSON:\n{out.stdout}") from None
+
+
+def run_gate(root: Path, rev: str, rules: Sequence[Rule]) -> list[Verdict]:
+    """Resolve the baseline, diff with dvc and judge; GateError when the gate cannot run."""
+    commit = resolve_baseline(root, rev)
+    check_workspace(root)
+    diff, stderr = metrics_diff(root, commit)
+    metrics = diff.get(METRICS_FILE) or {}
+    said = f"\ndvc said: {stderr}" if stderr else ""
+    if not metrics:
+        raise GateError(f"dvc reported no metrics in {METRICS_FILE}{said}")
+    if all(entry.get("old") is None for entry in metrics.values()):
+        raise GateError(
+            f"baseline {rev} ({commit[:10]}) has no {METRICS_FILE}: pick a baseline that "
+            f"has one with --baseline REV (make gate BASELINE=REV){said}"
+        )
+    if all(entry.get("new") is None for entry in metrics.values()):
+        raise GateError(f"dvc could not read the workspace's {METRICS_FILE}{said}")
+    return compare({METRICS_FILE: metrics}, rules)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlfund.gate",
+        description="Fail (exit 1) when a metric in reports/metrics.json regresses "
+        "against a baseline revision, under the rules of gate.yaml.",
+    )
+    parser.add_argument("--baseline", default="HEAD", help="git revision to compare with")
+    parser.add_argument(
+        "--rules", type=Path, help=f"rules file (default: {RULES_FILE} at the repository root)"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="list every metric, not only changed ones"
+    )
+    parser.add_argument("--output", type=Path, help="also write the Markdown table here")
+    args = parser.parse_args(argv)
+    try:
+        root = repo_root(Path.cwd())
+        rules = load_rules(args.rules or root / RULES_FILE)
+        verdicts = run_gate(root, args.baseline, rules)
+    except (GateError, RulesError) as error:
+        print(f"gate: error: {error}", file=sys.stderr)
+        return 2
+    table = markdown_table(verdicts, show_all=args.all)
+    print(table, flush=True)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(table + "\n")
+    failures = [v for v in verdicts if v.failed]
+    for v in failures:
+        print(f"gate: FAILED: {v.failure()}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
