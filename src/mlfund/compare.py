@@ -1,0 +1,261 @@
+"""The best MLflow run per family, across every DVC experiment that logged to the store.
+
+`dvc exp show` compares experiments by their metric files, one experiment per row; the
+MLflow store keeps every training run of every experiment (queued `dvc exp run` copies
+log into the workspace store, see mlfund.tracking). This answers the question neither
+tool answers on its own: for each family, which run scored best on the family's primary
+metric, in which DVC experiment and at which commit, out of how many runs.
+
+    python -m mlfund.compare [--tracking-uri URI] [--family F ...]
+
+Only finished, non-deleted runs count; runs without the family's primary metric (a
+family's comparison or summary runs, a regression model in a family judged by accuracy)
+are skipped. Ties go to the most recent run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# No machine we build on reaches the internet; don't let MLflow try.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+Direction = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class Primary:
+    metric: str
+    direction: Direction
+
+
+# One primary metric per family (names as logged to MLflow and in reports/metrics.json),
+# in pipeline order. Test-split scores where the family has them: evaluate adds those.
+PRIMARY: dict[str, Primary] = {
+    # logistic regression's held-out accuracy; the regression models have none and are skipped
+    "linear": Primary("test_accuracy", "max"),
+    # held-out error of the polynomial / ridge / lasso models on the same data
+    "regularization": Primary("test_mse", "min"),
+    # adjusted Rand index against the true blobs (clustering has no test split)
+    "clustering": Primary("ari", "max"),
+    # how well the t-SNE map keeps each point's neighbours (1 = perfectly)
+    "embedding": Primary("tsne_trustworthiness", "max"),
+    # held-out R² of the raw vs engineered vs selected feature sets
+    "features": Primary("test_r2", "max"),
+    # held-out accuracy of the from-scratch NumPy classifiers
+    "numpy_nn": Primary("test_accuracy", "max"),
+    # held-out accuracy of the torch MLPs
+    "mlp": Primary("test_accuracy", "max"),
+    # held-out accuracy on the image test set
+    "cnn": Primary("test_accuracy", "max"),
+    # held-out forecast error of the RNN / LSTM / GRU
+    "rnn": Primary("test_mse", "min"),
+    # held-out accuracy of the text classifiers
+    "transformer": Primary("test_accuracy", "max"),
+    # energy distance between generated and real samples (0 = same distribution)
+    "generative": Primary("energy_distance", "min"),
+    # held-out accuracy of the transfer-learning strategies
+    "transfer": Primary("test_accuracy", "max"),
+}
+
+# Enough for any store this project makes; one query for all the families asked about.
+MAX_RUNS = 50_000
+
+
+class NoExperiments(Exception):
+    """The store holds none of the family experiments: nothing was ever logged to it."""
+
+
+@dataclass(frozen=True)
+class Best:
+    family: str
+    primary: Primary
+    compared: int  # finished runs that logged the primary metric
+    value: float | None = None
+    run_name: str = ""
+    dvc_exp_name: str = ""
+    git_commit: str = ""
+    run_id: str = ""
+
+
+def default_root() -> Path:
+    """DVC_ROOT when DVC runs us, else the git top level, else the working directory."""
+    if root := os.environ.get("DVC_ROOT"):
+        return Path(root)
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+        )
+        return Path(out.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return Path.cwd()
+
+
+def _missing_sqlite_file(uri: str) -> Path | None:
+    """The file of a `sqlite:///` URI when it does not exist (MLflow would create it)."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    path = Path(uri[len(prefix) :].split("?", 1)[0])
+    return None if path.exists() else path
+
+
+def best_runs(tracking_uri: str, families: Sequence[str]) -> list[Best]:
+    """The best finished run of each family; raises NoExperiments for an unused store."""
+    if (missing := _missing_sqlite_file(tracking_uri)) is not None:
+        raise NoExperiments(f"{missing} does not exist")
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    experiments = {e.name: e.experiment_id for e in client.search_experiments()}
+    if not any(name in experiments for name in PRIMARY):
+        raise NoExperiments(f"{tracking_uri} has none of the experiments {', '.join(PRIMARY)}")
+    wanted = {experiments[f]: f for f in families if f in experiments}
+    runs = _search(tracking_uri, list(wanted)) if wanted else None
+    results = []
+    for family in families:
+        primary = PRIMARY[family]
+        if runs is None or family not in wanted.values():
+            results.append(Best(family, primary, 0))
+            continue
+        ids = [i for i, f in wanted.items() if f == family]
+        results.append(_best_of(family, primary, runs[runs["experiment_id"].isin(ids)]))
+    return results
+
+
+def _search(tracking_uri: str, experiment_ids: list[str]) -> pd.DataFrame:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    runs = mlflow.search_runs(
+        experiment_ids=experiment_ids,
+        filter_string="attributes.status = 'FINISHED'",
+        max_results=MAX_RUNS,
+        output_format="pandas",
+    )
+    if len(runs) == MAX_RUNS:
+        print(f"warning: only the latest {MAX_RUNS} runs were compared", file=sys.stderr)
+    return runs
+
+
+def _best_of(family: str, primary: Primary, runs: pd.DataFrame) -> Best:
+    column = f"metrics.{primary.metric}"
+    if column not in runs.columns:
+        return Best(family, primary, 0)
+    scored = runs[runs[column].notna()]
+    if scored.empty:
+        return Best(family, primary, 0)
+    ranked = scored.sort_values(
+        [column, "start_time", "run_id"],
+        ascending=[primary.direction == "min", False, True],
+        kind="stable",
+    )
+    top = ranked.iloc[0]
+
+    def tag(key: str) -> str:
+        value = top.get(f"tags.{key}")
+        return value if isinstance(value, str) else ""
+
+    return Best(
+        family,
+        primary,
+        compared=len(scored),
+        value=float(top[column]),
+        run_name=tag("mlflow.runName"),
+        dvc_exp_name=tag("dvc_exp_name"),
+        git_commit=tag("git_commit"),
+        run_id=str(top["run_id"]),
+    )
+
+
+HEADER = (
+    "family",
+    "metric",
+    "best value",
+    "run name",
+    "dvc experiment",
+    "git commit",
+    "run id",
+    "runs compared",
+)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", r"\|")
+
+
+def render(results: Sequence[Best]) -> str:
+    """A Markdown table, one row per family."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for best in results:
+        metric = f"{best.primary.metric} ({best.primary.direction})"
+        if best.value is None:
+            row = [best.family, metric, "no runs", "", "", "", "", "0"]
+        else:
+            commit = best.git_commit if best.git_commit == "unknown" else best.git_commit[:7]
+            row = [
+                best.family,
+                metric,
+                f"{best.value:.6g}",
+                best.run_name,
+                best.dvc_exp_name or "workspace",
+                commit,
+                best.run_id,
+                str(best.compared),
+            ]
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlfund.compare", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///<repo root>/mlflow.db)",
+    )
+    parser.add_argument(
+        "--family",
+        nargs="+",
+        action="extend",
+        choices=list(PRIMARY),
+        metavar="F",
+        help=f"only these families (default: all of {', '.join(PRIMARY)})",
+    )
+    args = parser.parse_args(argv)
+    uri = args.tracking_uri
+    if uri is None:
+        from mlfund.tracking import tracking_uri
+
+        uri = tracking_uri(default_root())
+    families = list(dict.fromkeys(args.family)) if args.family else list(PRIMARY)
+    from mlfund.tracking import TrackingUnavailable, check_server
+
+    try:
+        check_server(uri)  # a server that is down: say so now, not after MLflow's retries
+    except TrackingUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        results = best_runs(uri, families)
+    except NoExperiments as error:
+        print(f"No mlfund runs in the MLflow store: {error}.", file=sys.stderr)
+        print("Run `dvc repro` first (or `make repro`).", file=sys.stderr)
+        return 2
+    print(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
