@@ -1,14 +1,17 @@
-"""End to end: `dvc repro` in a temporary git copy of the project, with small params.
+"""End to end: the pipeline in a temporary git copy of the project, with small params.
 
-One module-scoped copy is reproduced once; the tests then check its outputs, the MLflow
-store, that a second run is a no-op, that one family's params re-run only that family,
-and that bad params or bad data stop the pipeline without losing earlier outputs.
+One module-scoped copy is reproduced once, through `mlflow run . --env-manager local`
+(MLproject's main entry point is `dvc repro`); the tests then check its outputs, the MLflow
+store, that a second run is a no-op, a DVC remote round trip, that one family's params
+re-run only that family, and that bad params or bad data stop the pipeline without losing
+earlier outputs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 def _env(work: Path) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": f"{work / 'src'}:{work}"}
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    for inherited in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_STAGE", "DVC_EXP_NAME"):
+    for inherited in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_RUN_ID",
+        "DVC_ROOT",
+        "DVC_STAGE",
+        "DVC_EXP_NAME",
+    ):
         env.pop(inherited, None)
     return env
 
@@ -73,7 +82,18 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     run(work, "git", "add", "-A")
     run(work, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "e2e")
-    dvc(work, "repro")
+    run(
+        work,
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        ".",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "pipeline",
+    )
     return work
 
 
@@ -135,12 +155,46 @@ def test_mlflow_runs_tagged_with_models(project: Path) -> None:
     assert logistic.data.metrics["test_accuracy"] == pytest.approx(0.9)  # added by evaluate
     models = client.search_logged_models([linear])
     assert len(models) == 3
+    # `mlflow run .` logged the pipeline as one run; each model run points back to it.
+    (project_run,) = client.search_runs([client.get_experiment_by_name("pipeline").experiment_id])
+    assert project_run.info.status == "FINISHED"
+    assert logistic.data.tags["mlflow_project_run_id"] == project_run.info.run_id
 
 
 def test_second_repro_is_a_noop(project: Path) -> None:
     result = dvc(project, "repro")
     assert stages_run(result.stdout) == set()
     assert "Data and pipelines are up to date" in result.stdout
+
+
+def _cached_outputs(work: Path) -> list[Path]:
+    """Every output DVC caches (and so pushes), from dvc.yaml."""
+    found = []
+    for stage in yaml.safe_load((work / "dvc.yaml").read_text())["stages"].values():
+        for out in stage.get("outs", []) + stage.get("plots", []) + stage.get("metrics", []):
+            path, options = (out, {}) if isinstance(out, str) else next(iter(out.items()))
+            if options.get("cache", True):
+                found.append(work / path)
+    return found
+
+
+def test_dvc_remote_round_trip(project: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "remote"
+    dvc(project, "remote", "add", "--local", "-d", "scratch", str(remote))
+    try:
+        dvc(project, "push")
+        outputs = [p for p in _cached_outputs(project) if p.exists()]
+        assert len(outputs) > 20
+        # Nothing left on this machine but git: the cache and every cached output go.
+        shutil.rmtree(project / ".dvc" / "cache")
+        for path in outputs:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        dvc(project, "pull")
+        assert all(p.exists() for p in outputs)
+        status = dvc(project, "status")
+        assert "Data and pipelines are up to date" in status.stdout
+    finally:
+        dvc(project, "remote", "remove", "--local", "scratch")
 
 
 def test_one_family_params_rerun_only_that_family(project: Path) -> None:

@@ -1,0 +1,328 @@
+"""The day-to-day workflow beyond one `dvc repro`: queued sweeps, logged models served by
+`mlflow models predict`, a PostgreSQL-backed tracking server, and a server that is down.
+
+One module-scoped git copy of the project reproduces `train_linear` and `train_mlp` (one
+scikit-learn and one PyTorch family, ~40 s); queued experiments restore everything
+upstream of them from the DVC cache that run fills.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlfund.bench import copy_workspace
+from tests.test_pipeline import edit_params
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[1]
+# .ci/run sets this: there, a missing PostgreSQL is a failure, not a skip.
+REQUIRE_SERVICES = os.environ.get("MLFUND_REQUIRE_SERVICES") == "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _env(work: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": f"{work / 'src'}:{work}", **extra}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    for inherited in ("DVC_ROOT", "DVC_STAGE", "DVC_EXP_NAME", "MLFLOW_RUN_ID"):
+        env.pop(inherited, None)
+    if "MLFLOW_TRACKING_URI" not in extra:
+        env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def run(work: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=work, env=_env(work, **env), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def dvc(work: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return run(work, sys.executable, "-m", "dvc", *args, **env)
+
+
+def commit(work: Path, message: str) -> None:
+    run(work, "git", "add", "-A")
+    run(work, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = copy_workspace(REPO, tmp_path_factory.mktemp("scale") / "repo")
+    edit_params(work, mlp={"epochs": 10})
+    commit(work, "scale-out tests")
+    dvc(work, "repro", "train_linear", "train_mlp")
+    commit(work, "baseline for queued experiments")  # queued runs start from HEAD
+    return work
+
+
+def queue_sweep(work: Path, values: list[float], **env: str) -> list[str]:
+    """Queue one `train_linear` experiment per logistic C, run them two at a time."""
+    names = []
+    for value in values:
+        queued = dvc(
+            work, "exp", "run", "--queue", "-S", f"linear.logistic_c={value}", "train_linear", **env
+        )
+        names += re.findall(r"Queued experiment '([^']+)'", queued.stdout)
+    dvc(work, "queue", "start", "-j", "2", **env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = dvc(work, "queue", "status", **env).stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(2)
+    for name in names:
+        if not re.search(rf"{name}\s+\S+ \S+\s+Success", status):
+            logs = dvc(work, "queue", "logs", name, **env).stdout
+            pytest.fail(f"queued experiment {name} did not succeed:\n{status}\n{logs}")
+    return names
+
+
+def linear_runs(tracking: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("linear")
+    return client.search_runs([experiment.experiment_id], "tags.model = 'logistic_regression'")
+
+
+def test_queued_sweep_logs_into_the_repository_store(project: Path) -> None:
+    names = queue_sweep(project, [0.1, 10.0])
+    # DVC runs queued experiments in temporary copies; DVC_ROOT sends their runs here.
+    by_experiment = {
+        r.data.tags["dvc_exp_name"]: r for r in linear_runs(f"sqlite:///{project / 'mlflow.db'}")
+    }
+    assert set(names) <= set(by_experiment)
+    assert {by_experiment[n].data.params["logistic_c"] for n in names} == {"0.1", "10.0"}
+    assert all(by_experiment[n].data.tags["dvc_stage"] == "train_linear" for n in names)
+    shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
+    listed = {exp["name"] for rev in shown for exp in (rev.get("experiments") or [])}
+    assert set(names) <= listed
+
+
+def _predict(project: Path, model_id: str, payload: dict, tmp_path: Path) -> list:
+    request, answer = tmp_path / f"{model_id}.json", tmp_path / f"{model_id}.out.json"
+    request.write_text(json.dumps(payload))
+    tracking = f"sqlite:///{project / 'mlflow.db'}"
+    run(
+        project,
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "predict",
+        "-m",
+        f"models:/{model_id}",
+        "-i",
+        str(request),
+        "-t",
+        "json",
+        "--env-manager",
+        "local",
+        "-o",
+        str(answer),
+        MLFLOW_TRACKING_URI=tracking,
+    )
+    return json.loads(answer.read_text())["predictions"]
+
+
+def test_logged_models_answer_mlflow_models_predict(project: Path, tmp_path: Path) -> None:
+    from mlfund.modelstore import load_card_model, read_manifest
+
+    rows = np.array([[0.5, -1.0], [2.0, 1.0], [-1.5, 0.3], [0.0, 0.0]])
+    for family, name, payload in [
+        (
+            "linear",
+            "logistic_regression",
+            {"dataframe_split": {"columns": ["x0", "x1"], "data": rows.tolist()}},
+        ),
+        ("mlp", "mlp_classification_2d", {"inputs": rows.astype(np.float32).tolist()}),
+    ]:
+        folder = project / "models" / family
+        (card,) = [c for c in read_manifest(folder) if c.name == name]
+        served = np.asarray(_predict(project, card.model_id, payload, tmp_path))
+        local = load_card_model(folder, card).predict(pd.DataFrame(rows, columns=card.features))
+        if family == "mlp":  # the logged module returns logits; its class is the argmax
+            served = served.argmax(axis=1) if served.shape[1] > 1 else (served[:, 0] > 0)
+        np.testing.assert_array_equal(served.astype(int), np.asarray(local).astype(int))
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return candidates[-1].parent if candidates else None
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL on 127.0.0.1 (Debian's packages; .ci/run installs them)."""
+    binaries = _postgres_bin()
+    if binaries is None:
+        if REQUIRE_SERVICES:
+            pytest.fail("PostgreSQL is not installed (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    # initdb refuses to run as root; as root, run the server as Debian's postgres user, in
+    # a folder it can reach (pytest's own temporary folders are private to root).
+    home = Path(tempfile.mkdtemp(prefix="mlfund-postgres-"))
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(home, "postgres")
+    port = _free_port()
+    data = home / "data"
+    subprocess.run(
+        [*as_user, binaries / "initdb", "-D", data, "-A", "trust", "-U", "mlflow", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off"
+    subprocess.run(
+        [
+            *as_user,
+            binaries / "pg_ctl",
+            "-D",
+            data,
+            "-o",
+            options,
+            "-l",
+            home / "server.log",
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        subprocess.run(
+            [binaries / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", "mlflow"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(
+            [*as_user, binaries / "pg_ctl", "-D", data, "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mlflow server` on PostgreSQL, serving (proxying) the artifacts itself."""
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    log = (home / "server.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            postgres,
+            "--artifacts-destination",
+            str(home / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        from mlfund.tracking import TrackingUnavailable, check_server
+
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                check_server(uri, timeout=1)
+                break
+            except TrackingUnavailable:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"mlflow server did not start:\n{(home / 'server.log').read_text()}"
+                    )
+                time.sleep(0.5)
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_parallel_experiments_against_a_postgres_tracking_server(
+    project: Path, tracking_server: str, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    names = queue_sweep(project, [0.5, 2.0], MLFLOW_TRACKING_URI=tracking_server)
+    client = MlflowClient(tracking_server)
+    experiment = client.get_experiment_by_name("linear")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")  # proxied by the server
+    runs = client.search_runs([experiment.experiment_id])
+    assert {r.data.tags["dvc_exp_name"] for r in runs} == set(names)
+    assert len(runs) == 3 * len(names)  # logistic, linear and polynomial regression each
+    models = client.search_logged_models([experiment.experiment_id])
+    assert len(models) == len(runs)
+    # Artifacts come back through the server, not from a path on this machine.
+    logistic = next(r for r in runs if r.data.tags["model"] == "logistic_regression")
+    figures = client.list_artifacts(logistic.info.run_id, "figures")
+    assert figures, "no figure artifacts on the server"
+    local = client.download_artifacts(logistic.info.run_id, figures[0].path, str(tmp_path))
+    assert Path(local).stat().st_size > 0
+
+
+def test_unreachable_tracking_server_stops_the_stage_naming_it(project: Path) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+    start = time.monotonic()
+    result = run(
+        project, sys.executable, "-m", "stages.train_linear", check=False, MLFLOW_TRACKING_URI=dead
+    )
+    assert result.returncode == 1
+    assert time.monotonic() - start < 60  # MLflow's own retries take minutes
+    assert f"error: MLflow tracking server {dead} did not answer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_tracking_server_can_be_tolerated(project: Path) -> None:
+    params = project / "params.yaml"
+    original = params.read_text()
+    try:
+        edit_params(project, tracking={"on_unreachable": "warn"})
+        dead = f"http://127.0.0.1:{_free_port()}"
+        result = run(project, sys.executable, "-m", "stages.train_linear", MLFLOW_TRACKING_URI=dead)
+        assert "Continuing without MLflow tracking" in result.stderr
+        written = json.loads((project / "reports/train/linear.json").read_text())
+        assert written["metrics"]["linear"]["logistic_regression"]["train_accuracy"] > 0.85
+        assert written["runs"] == {}
+    finally:
+        params.write_text(original)
