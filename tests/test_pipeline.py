@@ -27,22 +27,22 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _env(work: Path) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": f"{work / 'src'}:{work}"}
+def clean_env(work: Path) -> dict[str, str]:
+    # No MLflow or DVC state from this process: mlflow.set_experiment() in earlier
+    # in-process tests exports MLFLOW_EXPERIMENT_ID, which `mlflow run` refuses beside
+    # --experiment-name.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("MLFLOW_", "DVC_"))
+    }
+    env.update(PYTHONPATH=f"{work / 'src'}:{work}", MLFLOW_DISABLE_TELEMETRY="true")
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    for inherited in (
-        "MLFLOW_TRACKING_URI",
-        "MLFLOW_RUN_ID",
-        "DVC_ROOT",
-        "DVC_STAGE",
-        "DVC_EXP_NAME",
-    ):
-        env.pop(inherited, None)
     return env
 
 
 def run(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=work, env=_env(work), capture_output=True, text=True)
+    result = subprocess.run(args, cwd=work, env=clean_env(work), capture_output=True, text=True)
     if check and result.returncode != 0:
         pytest.fail(
             f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"

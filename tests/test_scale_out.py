@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from mlfund.bench import copy_workspace
-from tests.test_pipeline import edit_params
+from tests.test_pipeline import clean_env, edit_params
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
@@ -40,14 +40,7 @@ def _free_port() -> int:
 
 
 def _env(work: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": f"{work / 'src'}:{work}", **extra}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    for inherited in ("DVC_ROOT", "DVC_STAGE", "DVC_EXP_NAME", "MLFLOW_RUN_ID"):
-        env.pop(inherited, None)
-    if "MLFLOW_TRACKING_URI" not in extra:
-        env.pop("MLFLOW_TRACKING_URI", None)
-    return env
+    return {**clean_env(work), **extra}
 
 
 def run(work: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
