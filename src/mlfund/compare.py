@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from mlfund.tracking import TrackingUnavailable, check_server, sqlite_path, tracking_uri
+
 if TYPE_CHECKING:
     import pandas as pd
-
-# No machine we build on reaches the internet; don't let MLflow try.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 Direction = Literal["max", "min"]
 
@@ -101,27 +100,19 @@ def default_root() -> Path:
         return Path.cwd()
 
 
-def _missing_sqlite_file(uri: str) -> Path | None:
-    """The file of a `sqlite:///` URI when it does not exist (MLflow would create it)."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix):
-        return None
-    path = Path(uri[len(prefix) :].split("?", 1)[0])
-    return None if path.exists() else path
-
-
-def best_runs(tracking_uri: str, families: Sequence[str]) -> list[Best]:
+def best_runs(uri: str, families: Sequence[str]) -> list[Best]:
     """The best finished run of each family; raises NoExperiments for an unused store."""
-    if (missing := _missing_sqlite_file(tracking_uri)) is not None:
-        raise NoExperiments(f"{missing} does not exist")
+    database = sqlite_path(uri)
+    if database is not None and not database.exists():  # MLflow would create it
+        raise NoExperiments(f"{database} does not exist")
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri)
+    client = mlflow.MlflowClient(uri)
     experiments = {e.name: e.experiment_id for e in client.search_experiments()}
     if not any(name in experiments for name in PRIMARY):
-        raise NoExperiments(f"{tracking_uri} has none of the experiments {', '.join(PRIMARY)}")
+        raise NoExperiments(f"{uri} has none of the experiments {', '.join(PRIMARY)}")
     wanted = {experiments[f]: f for f in families if f in experiments}
-    runs = _search(tracking_uri, list(wanted)) if wanted else None
+    runs = _search(uri, list(wanted)) if wanted else None
     results = []
     for family in families:
         primary = PRIMARY[family]
@@ -133,10 +124,10 @@ def best_runs(tracking_uri: str, families: Sequence[str]) -> list[Best]:
     return results
 
 
-def _search(tracking_uri: str, experiment_ids: list[str]) -> pd.DataFrame:
+def _search(uri: str, experiment_ids: list[str]) -> pd.DataFrame:
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
     runs = mlflow.search_runs(
         experiment_ids=experiment_ids,
         filter_string="attributes.status = 'FINISHED'",
@@ -236,12 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     uri = args.tracking_uri
     if uri is None:
-        from mlfund.tracking import tracking_uri
-
         uri = tracking_uri(default_root())
     families = list(dict.fromkeys(args.family)) if args.family else list(PRIMARY)
-    from mlfund.tracking import TrackingUnavailable, check_server
-
     try:
         check_server(uri)  # a server that is down: say so now, not after MLflow's retries
     except TrackingUnavailable as error:

@@ -48,7 +48,7 @@ def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root.resolve() / 'mlflow.db'}"
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
     """The database file of a `sqlite:///` URI (relative ones are relative to the cwd)."""
     return Path(uri.removeprefix("sqlite:///")).resolve() if uri.startswith("sqlite:///") else None
 
@@ -90,7 +90,7 @@ def connect(root: Path, on_unreachable: OnUnreachable = "fail") -> str | None:
 
 def _store_lock(uri: str) -> AbstractContextManager[object]:
     """An exclusive lock beside a sqlite store; a server needs none."""
-    database = _sqlite_path(uri)
+    database = sqlite_path(uri)
     return _file_lock(database.with_name(database.name + ".lock")) if database else nullcontext()
 
 
@@ -128,7 +128,7 @@ def _ensure_experiment(mlflow: Any, family: str, uri: str) -> None:
     with _store_lock(uri):
         if mlflow.get_experiment_by_name(family) is not None:
             return
-        database = _sqlite_path(uri)
+        database = sqlite_path(uri)
         # Artifacts beside a sqlite store, whatever the working directory; a server
         # chooses (and serves) its own artifact location.
         location = (database.parent / "mlruns" / family).as_uri() if database else None
