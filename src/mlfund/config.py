@@ -309,9 +309,14 @@ class ComputeParams(Section):
     threads: Annotated[int, Field(ge=0)]  # torch intra-op threads; 0 keeps torch's default
 
 
-class TorchMlpParams(Section):
+class TorchFamilyParams(Section):
+    """What every PyTorch family may override of `compute`."""
+
     device: Device | None = None  # overrides compute.device
     threads: Annotated[int, Field(ge=0)] | None = None  # overrides compute.threads
+
+
+class TorchMlpParams(TorchFamilyParams):
     hidden_sizes: list[PositiveInt] = Field(min_length=1)
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
     learning_rate: PositiveFloat
@@ -320,9 +325,7 @@ class TorchMlpParams(Section):
     seed: Seed
 
 
-class CnnParams(Section):
-    device: Device | None = None
-    threads: Annotated[int, Field(ge=0)] | None = None
+class CnnParams(TorchFamilyParams):
     dataset: Literal["digits", "cifar10"]
     cifar10_url: str  # mirror of cifar-10-python.tar.gz
     cifar10_md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
@@ -338,9 +341,7 @@ class CnnParams(Section):
     seed: Seed
 
 
-class RnnParams(Section):
-    device: Device | None = None
-    threads: Annotated[int, Field(ge=0)] | None = None
+class RnnParams(TorchFamilyParams):
     hidden_size: PositiveInt
     num_layers: PositiveInt
     learning_rate: PositiveFloat
@@ -350,9 +351,7 @@ class RnnParams(Section):
     seed: Seed
 
 
-class TransformerParams(Section):
-    device: Device | None = None
-    threads: Annotated[int, Field(ge=0)] | None = None
+class TransformerParams(TorchFamilyParams):
     dataset: Literal["synthetic", "20newsgroups"]
     n_samples: Annotated[int, Field(ge=100)]  # synthetic corpus size
     max_length: Annotated[int, Field(ge=4)]  # tokens per text (padded / truncated)
@@ -377,9 +376,7 @@ class TransformerParams(Section):
         return self
 
 
-class GenerativeParams(Section):
-    device: Device | None = None
-    threads: Annotated[int, Field(ge=0)] | None = None
+class GenerativeParams(TorchFamilyParams):
     n_samples: Annotated[int, Field(ge=100)]  # points of the two 2-D Gaussian clusters
     latent_dim: PositiveInt
     hidden_size: PositiveInt
@@ -391,9 +388,7 @@ class GenerativeParams(Section):
     seed: Seed
 
 
-class TransferParams(Section):
-    device: Device | None = None
-    threads: Annotated[int, Field(ge=0)] | None = None
+class TransferParams(TorchFamilyParams):
     backbone: Literal["pipeline_cnn", "resnet18_imagenet"]
     resnet18_weights: str | None = None  # path to resnet18 weights; None: the torch cache
     source_classes: list[Annotated[int, Field(ge=0, le=9)]] = Field(min_length=2)
