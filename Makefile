@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: repro test ui bench lint lock compare gate clean
+.PHONY: repro test test-fast ui bench lint lock compare gate clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON_BASE) -m venv $(VENV)
@@ -20,8 +20,11 @@ $(STAMP): requirements.lock pyproject.toml
 repro: $(STAMP)  ## run the whole pipeline (only what changed)
 	dvc repro
 
-test: $(STAMP)  ## unit, stage and end-to-end tests
+test: $(STAMP)  ## every test: unit, family, end-to-end (traced deps, PostgreSQL); what CI runs
 	$(BIN)/pytest
+
+test-fast: $(STAMP)  ## the edit loop: unit and family tests, no end-to-end dvc repro (~1 min)
+	$(BIN)/pytest -m "not e2e"
 
 ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 over the repo's tracking store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000

@@ -8,11 +8,16 @@ with parameter values, so it never re-runs anything downstream by itself.
 
 from __future__ import annotations
 
+from mlfund import preflight
 from mlfund.config import Params
-from stages.common import REPORTS, run_stage, write_json
+from mlfund.errors import ParamsError
+from stages.common import PARAMS_FILE, REPORTS, run_stage, write_json
 
 
 def main(params: Params) -> None:
+    found = preflight.problems(params)
+    if found:
+        raise ParamsError(f"{PARAMS_FILE}:\n" + "\n".join(f"  {line}" for line in found))
     write_json(
         REPORTS / "params_check.json", {"valid": True, "sections": sorted(Params.model_fields)}
     )

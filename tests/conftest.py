@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -9,7 +10,9 @@ import pandas as pd
 import pytest
 
 from mlfund.config import Params, load_params
-from mlfund.datasets import make_all
+from mlfund.datasets import TARGET, feature_columns, make_all
+from mlfund.family import SplitRows
+from mlfund.splitting import rows_of
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = ROOT / "params.yaml"
@@ -30,3 +33,78 @@ def close_figures():
     """Close every matplotlib figure a test opened, pass or fail."""
     yield
     plt.close("all")
+
+
+class FrameInputs:
+    """`mlfund.family.Inputs` over in-memory tables: what family tests hand to `run`.
+
+    `split` maps a dataset to a table with a `split` column (as data/split holds), `raw`
+    to a whole table, `folders` to a directory (CIFAR-10's batches).
+    """
+
+    def __init__(
+        self,
+        split: dict[str, pd.DataFrame] | None = None,
+        raw: dict[str, pd.DataFrame] | None = None,
+        folders: dict[str, Path] | None = None,
+    ) -> None:
+        self._split, self._raw, self._folders = split or {}, raw or {}, folders or {}
+
+    def split(self, dataset: str) -> SplitRows:
+        table = self._split[dataset]
+        rows = (rows_of(table, part) for part in ("train", "val", "test"))
+        return SplitRows(feature_columns(table), *rows)
+
+    def raw(self, dataset: str) -> pd.DataFrame:
+        return self._raw[dataset]
+
+    def folder(self, dataset: str) -> Path:
+        return self._folders[dataset]
+
+
+@pytest.fixture(scope="session")
+def split_tables(params: Params, datasets: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Every supervised dataset split as the split stage does it (salary featurized first)."""
+    from mlfund.feature_engineering import TARGET as SALARY_TARGET
+    from mlfund.feature_engineering import engineer_salary_features
+    from mlfund.splitting import with_split
+
+    f = params.featurize
+    tables = {}
+    for name, spec in params.split:
+        if name == "salary":
+            salary = datasets["salary"]
+            source = engineer_salary_features(salary, f.reference_date, f.age_bins, f.age_labels)
+            target = SALARY_TARGET
+        else:
+            source, target = datasets[name], TARGET
+        tables[name] = with_split(source, spec, target if spec.stratify else None)
+    return tables
+
+
+@pytest.fixture(scope="session")
+def inputs(split_tables: dict[str, pd.DataFrame], datasets: dict[str, pd.DataFrame]) -> FrameInputs:
+    """The default pipeline's inputs, in memory: every split table and raw dataset."""
+    return FrameInputs(split_tables, datasets)
+
+
+@pytest.fixture(scope="session")
+def e2e_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole pipeline reproduced once, with small params, through `mlflow run .`
+    (MLproject's main entry point is `dvc repro`). Tests that change it work on a copy."""
+    from tests.e2e import run, small_project
+
+    work = small_project(tmp_path_factory.mktemp("e2e") / "repo")
+    run(
+        work,
+        sys.executable,
+        "-m",
+        "mlflow",
+        "run",
+        ".",
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "pipeline",
+    )
+    return work

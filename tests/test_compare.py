@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from mlfund.compare import PRIMARY, Best, best_runs, main, render
+from mlfund.compare import Best, best_runs, main, render
+from mlfund.registry import FAMILY_LIST
+
+NAMES = [family.name for family in FAMILY_LIST]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -95,7 +99,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[tuple[str
 @pytest.fixture(scope="module")
 def results(store: tuple[str, dict]) -> dict[str, Best]:
     uri, _ = store
-    return {best.family: best for best in best_runs(uri, list(PRIMARY))}
+    return {best.family.name: best for best in best_runs(uri, NAMES)}
 
 
 def test_higher_is_better_picks_the_best_finished_run(results, store):
@@ -141,7 +145,7 @@ def test_table_lists_every_family(results, store):
         "| family | metric | best value | run name | dvc experiment | git commit | run id "
         "| runs compared |"
     )
-    assert len(lines) == 2 + len(PRIMARY)
+    assert len(lines) == 2 + len(FAMILY_LIST)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
     assert rows["rnn"] == (
         f"| rnn | test_mse (min) | 0.2 | rnn/gru | exp-b | bbbbbbb | {ids['rnn', 'gru', 'exp-b']} "
@@ -167,7 +171,7 @@ def test_unknown_family_exits_2_naming_the_families(store, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "nope" in err
-    assert all(family in err for family in PRIMARY)
+    assert all(family in err for family in NAMES)
 
 
 def test_store_without_mlfund_experiments_exits_2(tmp_path: Path, capsys):
@@ -188,10 +192,25 @@ def test_missing_sqlite_file_exits_2_without_creating_it(tmp_path: Path, capsys)
     assert not db.exists()
 
 
-def test_every_pipeline_family_has_a_primary_metric():
-    from stages.evaluate import FAMILIES
+def test_every_registry_family_is_compared_on_its_primary_metric(results):
+    assert list(results) == NAMES
+    for family in FAMILY_LIST:
+        assert results[family.name].family == family
+        assert family.primary and family.direction in ("max", "min")
+    table = render(list(results.values())).splitlines()[2:]
+    assert [row.split(" | ")[1] for row in table] == [
+        f"{family.primary} ({family.direction})" for family in FAMILY_LIST
+    ]
 
-    assert tuple(PRIMARY) == FAMILIES
+
+def test_every_primary_metric_is_in_the_committed_metrics():
+    """A typo in a registry primary would leave `make compare` with "no runs" forever."""
+    metrics = json.loads((Path(__file__).resolve().parents[1] / "reports/metrics.json").read_text())
+    for family in FAMILY_LIST:
+        models = metrics[family.name]
+        assert any(
+            isinstance(scores, dict) and family.primary in scores for scores in models.values()
+        ), f"no {family.name} model reports {family.primary}"
 
 
 def test_tracking_server_that_is_down_exits_2_naming_it(capsys):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlfund import preflight
 from mlfund.config import Params, ParamsError, load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,9 +154,16 @@ def test_values_that_would_fail_a_later_stage_fail_now(
 
 def test_selection_sizes_bounded_by_the_engineered_features(raw: dict):
     raw["features"]["k_best"] = 50
-    message = error_of(raw)
-    assert "features" in message
-    assert "k_best (50) exceeds the 16 engineered features" in message
+    raw["features"]["rfe_n_features"] = 17
+    found = preflight.problems(parse_params(raw))  # the schema alone cannot know the count
+    assert found == [
+        "features.k_best (50) exceeds the 16 engineered features",
+        "features.rfe_n_features (17) exceeds the 16 engineered features",
+    ]
+
+
+def test_default_params_pass_preflight(params: Params):
+    assert preflight.problems(params) == []
 
 
 @pytest.mark.parametrize("stop", [-4, -5])
@@ -212,11 +220,14 @@ def test_empty_file_is_a_params_error(tmp_path: Path):
 def run_check_params(raw: dict, work: Path) -> subprocess.CompletedProcess:
     """`python -m stages.check_params` in a scratch checkout holding `raw` as params.yaml.
 
-    The stages package is copied into `work` so the stage reads `work/params.yaml` and writes
+    The code is copied into `work` so the stage reads `work/params.yaml` and writes
     under `work/reports`, whether it locates the checkout from its own file or from DVC_ROOT;
     the repository's own params and reports are never touched.
     """
-    shutil.copytree(ROOT / "stages", work / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("stages", "src"):  # stages import their own checkout's library
+        shutil.copytree(
+            ROOT / package, work / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     (work / "params.yaml").write_text(yaml.safe_dump(raw))
     env = {**os.environ, "DVC_ROOT": str(work), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(work), env.get("PYTHONPATH")]))

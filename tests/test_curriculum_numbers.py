@@ -2,7 +2,7 @@
 
 Each test calls the library the way its stage does (split with `with_split`, read rows
 with `rows_of`, fit with the family functions). Expected values come from running the
-curriculum's own code. t-SNE is skipped (slow); PCA runs through `embed` with t-SNE stubbed.
+curriculum's own code. t-SNE is skipped (slow); PCA runs through `principal_components`.
 """
 
 from __future__ import annotations
@@ -80,23 +80,10 @@ def test_clustering_scores(params: Params, datasets: dict[str, pd.DataFrame]):
     assert scores["dbscan"]["noise_fraction"] > 0  # DBSCAN leaves some points as noise
 
 
-class _NoTSNE:
-    """Stands in for TSNE so `embed` runs its PCA part in well under a second."""
-
-    def __init__(self, **_):
-        pass
-
-    def fit_transform(self, pixels):
-        return np.zeros((len(pixels), 2))
-
-
-def test_pca_explained_variance(params: Params, datasets, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(embedding, "TSNE", _NoTSNE)
+def test_pca_explained_variance(datasets):
     digits = datasets["digits"]
     pixels = digits[feature_columns(digits)].to_numpy()
-    p = params.embedding
-    result = embedding.embed(pixels, p.tsne_perplexity, p.tsne_max_iter, p.seed)
-    ratio = result.explained_variance_ratio
+    pca_2d, ratio = embedding.principal_components(pixels)
     assert ratio[:2].sum() == pytest.approx(0.28509364823699285, rel=EXACT)
     assert ratio[:10] == pytest.approx(
         [
@@ -114,7 +101,7 @@ def test_pca_explained_variance(params: Params, datasets, monkeypatch: pytest.Mo
         rel=EXACT,
     )
     # The curriculum's PCA(n_components=2), same signs.
-    np.testing.assert_allclose(result.pca_2d, PCA(n_components=2).fit_transform(pixels), atol=1e-9)
+    np.testing.assert_allclose(pca_2d, PCA(n_components=2).fit_transform(pixels), atol=1e-9)
 
 
 def test_ridge_alpha_selection(params: Params, split):
@@ -172,7 +159,7 @@ def test_ridge_strengths_on_degree_9(params: Params, split):
 def test_lasso_feature_selection(params: Params, split):
     p = params.regularization
     x, train, _, test = split("regression_sparse")
-    lasso = reg.Lasso(alpha=p.lasso_alpha).fit(train[x], train[TARGET])
+    lasso = reg.fit_lasso(train[x], train[TARGET], p.lasso_alpha)
     assert reg.selected_features(lasso, p.selection_threshold) == [0, 2, 4, 6, 8, 9, 13, 15, 17, 18]
     test_mse = mean_squared_error(test[TARGET], lasso.predict(test[x]))
     assert test_mse == pytest.approx(170.20708976706385, rel=EXACT)

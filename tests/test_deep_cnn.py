@@ -1,5 +1,6 @@
-"""The curriculum's CNN: shapes, over-fitting one batch, CPU determinism, seeded
-augmentation, the NaN guard, evaluate's loading path, figures and the loop benchmark."""
+"""The curriculum's CNN (shared by the cnn and transfer families): shapes, over-fitting one
+batch, CPU determinism, seeded augmentation, the NaN guard, evaluate's loading path and
+the loop benchmark."""
 
 from __future__ import annotations
 
@@ -11,15 +12,14 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from mlfund.deep import cnn_figures as figs
 from mlfund.deep.cnn import (
     CropFlip,
     augmentation,
     build_cnn,
     cifar10_config,
     digits_config,
+    fit_cnn,
     predict,
-    train_cnn,
 )
 from mlfund.deep.cnn_bench import benchmark_training_loops
 from mlfund.deep.device import seeded, setup_compute
@@ -28,6 +28,15 @@ from mlfund.deep.training import History, NonFiniteLossError, make_loader, train
 
 CPU = setup_compute("cpu", "fp32", 0)
 SMALL = {"channels": [8, 16, 16], "fc_size": 32, "dropout": 0.5}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small convolutions run faster on one thread than split over busy cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -86,22 +95,18 @@ def test_overfits_one_batch(digits):
 
 def _short_training(digits, seed: int) -> tuple[History, dict]:
     rows, labels = digits
-    config = _config(rows[:300], 16)
-    with seeded(seed) as generator:
-        model = build_cnn(**config)
-        history = train_cnn(
-            model,
-            (rows[:240], labels[:240]),
-            (rows[240:300], labels[240:300]),
-            CPU,
-            learning_rate=1e-3,
-            batch_size=32,
-            epochs=2,
-            patience=2,
-            generator=generator,
-            augment=augmentation(config, False, torch.Generator().manual_seed(seed + 1)),
-        )
-    return history, model.state_dict()
+    fitted = fit_cnn(
+        _config(rows[:300], 16),
+        (rows[:240], labels[:240]),
+        (rows[240:300], labels[240:300]),
+        CPU,
+        seed=seed,
+        learning_rate=1e-3,
+        batch_size=32,
+        epochs=2,
+        patience=2,
+    )
+    return fitted.history, fitted.model.state_dict()
 
 
 def test_two_cpu_runs_are_identical(digits):
@@ -143,17 +148,18 @@ def test_flip_keeps_dtype_and_only_mirrors():
 def test_non_finite_loss_stops_training(digits):
     rows, labels = digits[0][:64].clone(), digits[1][:64]
     rows[3, 10] = float("nan")
-    with seeded(0) as generator, pytest.raises(NonFiniteLossError):
-        train_cnn(
-            build_cnn(**_config(rows[:1], 8)),
+    with pytest.raises(NonFiniteLossError):
+        fit_cnn(
+            _config(rows[:1], 8),
             (rows, labels),
             (rows, labels),
             CPU,
+            seed=0,
             learning_rate=1e-3,
             batch_size=32,
             epochs=1,
             patience=1,
-            generator=generator,
+            augment=False,
         )
 
 
@@ -168,37 +174,6 @@ def test_evaluate_loads_it_from_builder_and_state_dict(digits):
     predictor = TorchPredictor(copy, "classification", list(range(10)))
     np.testing.assert_array_equal(predictor.predict(table), predict(model, rows[:20], CPU, 8))
     assert predictor.predict_proba(table).shape == (20, 10)
-
-
-def test_figure_titles(close_figures):
-    rng = np.random.default_rng(0)
-    image, maps = rng.random((16, 16)), rng.random((8, 16, 16))
-    components = figs.components_figure(image, maps, "digit 3")
-    titles = [a.get_title() for a in components.axes]
-    assert titles == [
-        "Original Image (digit 3)",
-        "Edge Detection Filter",
-        "Blur Filter",
-        "Before Pooling (16x16)",
-        "After Max Pooling (8x8)",
-        "First 6 Feature Maps (trained)",
-    ]
-    feature = figs.feature_maps_figure(image, maps, "digit 3")
-    assert feature.axes[1].get_title() == "All 8 first-layer maps (conv-BN-ReLU)"
-    true, pred = np.array([1, 2, 3, 4]), np.array([1, 2, 0, 4])
-    assert figs.grid_indices(true, pred, 2).tolist() == [0, 2]  # the wrong one is shown
-    grid = figs.prediction_grid_figure(rng.random((4, 8, 8)), true, pred, list("0123456789"), 1, 4)
-    assert "1 of 4 overall" in grid._suptitle.get_text()
-    assert [a.get_title() for a in grid.axes[:4]][2] == "True: 3\nPred: 0"
-    assert grid.axes[2].title.get_color() == "red" and grid.axes[0].title.get_color() == "black"
-    confusion = figs.confusion_figure(true, pred, list("0123456789"))
-    assert confusion.axes[0].get_title() == "Confusion matrix, test set (accuracy 0.750)"
-    history = History([1.0, 0.5], [0.9, 0.6], [0.5, 0.8], best_epoch=1)
-    curves = figs.curves_figure(history)
-    assert [a.get_title() for a in curves.axes] == [
-        "Loss per epoch (cross-entropy)",
-        "Validation accuracy per epoch",
-    ]
 
 
 def test_benchmark_reports_both_loops(digits):

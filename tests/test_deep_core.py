@@ -1,10 +1,9 @@
 """The shared PyTorch core: device rules, seeding, the NaN guard, atomic saves, and fit's
-early stopping (src/mlfund/deep/device.py and training.py), plus the NaN guard at stage
-level for the mlp and rnn stages."""
+early stopping (src/mlfund/deep/device.py and training.py). Each family's NaN guard (the
+error naming its params key) is tested with the family, in tests/test_family_<name>.py."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from pathlib import Path
@@ -13,16 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-import stages.common
-import stages.train_mlp
-import stages.train_rnn
-from mlfund.config import Params
-from mlfund.datasets import (
-    feature_columns,
-    make_circle_rings,
-    make_classification_2d,
-    make_sine_sequences,
-)
 from mlfund.deep.device import Compute, DeviceError, resolve_device, seeded, setup_compute
 from mlfund.deep.training import (
     NonFiniteLossError,
@@ -33,8 +22,6 @@ from mlfund.deep.training import (
     save_atomic,
     train_epoch,
 )
-from mlfund.splitting import rows_of, with_split
-from stages.common import SplitRows
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_MPS = torch.backends.mps.is_available()
@@ -61,7 +48,7 @@ def test_explicit_cuda_without_gpu_is_a_clear_error():
 
 @pytest.mark.skipif(HAS_CUDA, reason="this machine has a GPU")
 def test_a_family_override_is_named_in_the_error(params):
-    from stages.common import family_compute
+    from stages.family_io import family_compute
 
     mlp = params.mlp.model_copy(update={"device": "cuda"})
     with pytest.raises(DeviceError, match=r"mlp\.device is 'cuda'"):
@@ -163,105 +150,6 @@ def test_a_loss_returning_nan_stops_the_first_epoch():
 
     with pytest.raises(NonFiniteLossError, match="nan"):
         train_epoch(model, _regression_loader(), nan_loss, optimizer, CPU)
-
-
-class _FakeRun:
-    """Takes whatever a stage logs and keeps nothing: no MLflow store needed."""
-
-    run_id = "fake"
-
-    def metrics(self, values, step=None):
-        pass
-
-    def history(self, key, values):
-        pass
-
-    def set_tags(self, tags):
-        pass
-
-    def artifact(self, path, folder="figures"):
-        pass
-
-    def torch_model(self, model, example):
-        return "m-fake"
-
-
-class _FakeTracker:
-    def __init__(self) -> None:
-        self.run_ids: dict[str, str] = {}
-
-    @contextlib.contextmanager
-    def run(self, model, dataset, params):
-        yield _FakeRun()
-
-
-def _splits(params: Params, dataset: str) -> SplitRows:
-    maker = {
-        "sine_sequences": lambda: make_sine_sequences(params.data.sine_sequences),
-        "classification_2d": lambda: make_classification_2d(params.data.classification_2d),
-        "circles": lambda: make_circle_rings(params.data.circles),
-    }[dataset]
-    table = with_split(maker(), getattr(params.split, dataset), None)
-    parts = (rows_of(table, s) for s in ("train", "val", "test"))
-    return SplitRows(feature_columns(table), *parts)
-
-
-@pytest.mark.parametrize("stage", [stages.train_mlp, stages.train_rnn], ids=["mlp", "rnn"])
-def test_a_diverging_stage_stops_with_a_clear_error_and_writes_no_model(
-    stage, params: Params, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    family = stage.FAMILY
-    monkeypatch.setattr(stages.common, "MODELS", tmp_path / "models")
-    monkeypatch.setattr(stages.common, "REPORTS", tmp_path / "reports")
-    monkeypatch.setattr(stage, "tracker", lambda family: _FakeTracker())
-    monkeypatch.setattr(stage, "load_split", lambda dataset: _splits(params, dataset))
-    section = getattr(params, family).model_copy(update={"learning_rate": 1e30, "epochs": 3})
-    compute = params.compute.model_copy(update={"device": "cpu", "threads": 1})
-    with pytest.raises(SystemExit) as caught:
-        stage.main(params.model_copy(update={family: section, "compute": compute}))
-    message = str(caught.value)
-    assert f"{family}.learning_rate" in message and "no model was written" in message
-    assert "training loss is" in message  # says what went wrong, not just that it did
-    assert not list((tmp_path / "models").rglob("*.pt"))
-    assert not (tmp_path / "models" / family / "manifest.json").exists()
-
-
-def test_a_later_model_diverging_removes_the_models_saved_before_it(
-    params: Params, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """rnn trains and is saved, then lstm diverges: the family is left with no model."""
-    real = stages.train_rnn.train_sequence_model
-
-    def lstm_diverges(cell, *args, **kwargs):
-        if cell == "lstm":
-            raise NonFiniteLossError("training loss is nan; lower the learning rate")
-        return real(cell, *args, **kwargs)
-
-    saved = []
-    monkeypatch.setattr(stages.common, "MODELS", tmp_path / "models")
-    monkeypatch.setattr(stages.common, "REPORTS", tmp_path / "reports")
-    monkeypatch.setattr(stages.train_rnn, "tracker", lambda family: _FakeTracker())
-    monkeypatch.setattr(stages.train_rnn, "load_split", lambda dataset: _splits(params, dataset))
-    monkeypatch.setattr(stages.train_rnn, "train_sequence_model", lstm_diverges)
-    monkeypatch.setattr(
-        stages.common.FamilyOutputs,
-        "discard",
-        _recording(stages.common.FamilyOutputs.discard, saved),
-    )
-    quick = params.rnn.model_copy(update={"epochs": 1, "hidden_size": 4})
-    compute = params.compute.model_copy(update={"device": "cpu", "threads": 1})
-    with pytest.raises(SystemExit, match="rnn/lstm"):
-        stages.train_rnn.main(params.model_copy(update={"rnn": quick, "compute": compute}))
-    assert saved == [["rnn.pt"]]  # it had been written ...
-    assert not list((tmp_path / "models").rglob("*.pt"))  # ... and is gone
-
-
-def _recording(discard, seen: list):
-    def wrapper(out, cards):
-        seen.append([p.name for p in out.models.glob("*.pt")])
-        discard(out, cards)
-
-    return wrapper
 
 
 # ---------------------------------------------------------------- atomic saves

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -244,14 +245,23 @@ def test_family_blocks(tmp_path: Path):
         tmp_path / "decision_boundary.png",
     ]
     metrics_ = {"ols": {"test_mse": 0.5, "train_r2": 0.9}, "logit": {"test_accuracy": 0.9}}
-    blocks = report.family_blocks("linear", metrics_, {"ols": "run-1"}, figures)
-    assert blocks[0] == report.Heading("linear")
-    assert [b.path.stem for b in blocks[1:4]] == [
+    captions = {"decision_boundary": "The boundary.", "regression_fits": "The fits."}
+    note = report.Paragraph("A note under the title.")
+    blocks = report.family_blocks("linear", metrics_, {"ols": "run-1"}, figures, captions, [note])
+    assert blocks[:2] == [report.Heading("linear"), note]
+    # figures in the order of the family's captions, unknown ones last
+    assert [b.path.stem for b in blocks[2:5]] == [
         "decision_boundary",
         "regression_fits",
         "extra_plot",
     ]
-    assert blocks[3].caption == "extra plot"  # no caption known: the stem
+    assert blocks[2].caption == "The boundary."
+    assert blocks[4].caption == "extra plot"  # no caption known: the stem
     table = blocks[-1]
     assert table.header == ["model", "test_accuracy", "test_mse", "train_r2", "MLflow run"]
     assert table.rows == [["logit", "0.9", "", "", ""], ["ols", "", "0.5", "0.9", "run-1"]]
+
+
+@pytest.mark.parametrize("note", [report.Paragraph("text"), report.Table(["a", "b"], [["1", "2"]])])
+def test_notes_survive_the_json_round_trip(note) -> None:
+    assert report.note_from_json(json.loads(json.dumps(asdict(note)))) == note

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from mlfund import git
 from mlfund.gate import (
-    METRICS_FILE,
     Rule,
     RulesError,
     Verdict,
@@ -26,6 +26,7 @@ from mlfund.gate import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+METRICS_FILE = "reports/metrics.json"  # the gate's default --metrics, as dvc.yaml names it
 
 
 def rule(better: str, tolerance: float | None = None, relative: float | None = None) -> Rule:
@@ -496,3 +497,41 @@ def test_cli_repository_without_commits_exits_2(tmp_path: Path):
     result = gate(path, env)
     assert result.returncode == 2
     assert "the repository has no commits yet" in result.stderr
+
+
+def test_cli_metrics_option_names_another_file(repo):
+    path, env, _ = repo
+    write_metrics(path, BASELINE)
+    other = "reports/other.json"
+    (path / other).write_text(json.dumps(BASELINE))
+    missing = gate(path, env, "--metrics", "reports/none.json")
+    assert missing.returncode == 2
+    assert "reports/none.json is not in the workspace: run `dvc repro` first" in missing.stderr
+    # the baseline commit has no reports/other.json: the message names the file asked for
+    result = gate(path, env, "--metrics", f"./{other}")
+    (path / other).unlink()
+    assert result.returncode == 2
+    assert f"has no {other}: pick a baseline that has one" in result.stderr
+
+
+def test_cli_help_documents_the_metrics_option(repo):
+    path, env, _ = repo
+    result = gate(path, env, "--help")
+    assert result.returncode == 0
+    assert "--metrics FILE" in result.stdout
+    assert "(default: reports/metrics.json)" in " ".join(result.stdout.split())
+
+
+def test_git_helpers_answer_about_the_temp_repo(repo, tmp_path: Path):
+    path, env, without_metrics = repo
+    head = sh(path, env, "git", "rev-parse", "HEAD")
+    assert git.toplevel(path / "reports") == path.resolve()
+    assert git.commit(path / "reports") == head
+    assert git.resolve(path, without_metrics[:10]) == without_metrics
+    assert git.resolve(path, "HEAD~1") == without_metrics
+    for rev in ("nope", "", "--all"):
+        assert git.resolve(path, rev) is None
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    assert git.toplevel(outside) is None  # tmp_path is outside any repository
+    assert git.commit(outside) is None

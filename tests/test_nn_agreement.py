@@ -1,4 +1,4 @@
-"""The agreement numbers the pipeline records are real comparisons with torch."""
+"""The agreement numbers the numpy_nn family records are real comparisons with torch."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs, make_circles
 
-from mlfund.numpy_nn import agreement
+from mlfund.families.numpy_nn import agreement, metric_key
 from mlfund.numpy_nn.mlp import MLPClassifier
-from stages.train_numpy_nn import metric_key
 
 
 @pytest.mark.parametrize("seed", [0, 7])
@@ -35,13 +34,17 @@ def test_mlp_agreement_binary_and_multiclass(activation: str):
     assert agreement.mlp_agreement(multi, x, y) < 1e-12
 
 
-def test_mlp_agreement_detects_a_wrong_gradient(monkeypatch: pytest.MonkeyPatch):
+class WrongWeightGradients(MLPClassifier):
+    """An MLP whose weight gradients are off by 1e-3: a backprop bug to be caught."""
+
+    def gradients(self, X, y):
+        weights, biases = super().gradients(X, y)
+        return [g + 1e-3 for g in weights], biases
+
+
+def test_mlp_agreement_detects_a_wrong_gradient():
     x, y = make_circles(100, random_state=1)
-    model = MLPClassifier((4,), epochs=5, random_state=0).fit(x, y)
-    right = model.gradients
-    monkeypatch.setattr(
-        model, "gradients", lambda X, t: ([g + 1e-3 for g in right(X, t)[0]], right(X, t)[1])
-    )
+    model = WrongWeightGradients((4,), epochs=5, random_state=0).fit(x, y)
     assert agreement.mlp_agreement(model, x, y) == pytest.approx(1e-3, rel=1e-6)
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mlfund.families.numpy_nn.figures import functions as ff
 from mlfund.numpy_nn import backprop as bp
-from mlfund.numpy_nn import function_figures as ff
 
 pytestmark = pytest.mark.usefixtures("close_figures")
 
@@ -104,7 +104,7 @@ def test_numerical_gradients_detect_a_wrong_gradient(net: bp.XorNetwork):
 
 # ---------------------------------------------------------------- training
 def test_training_matches_torch_sgd(net: bp.XorNetwork):
-    epochs, learning_rate = 300, 1.0
+    epochs, learning_rate = 100, 1.0
     trained, losses = bp.train_xor(net, learning_rate=learning_rate, epochs=epochs)
     p = torch_parameters(net)
     optimizer = torch.optim.SGD(list(p.values()), lr=learning_rate)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mlfund.numpy_nn import descent
-from mlfund.numpy_nn.descent_figures import (
+from mlfund.families.numpy_nn.figures import (
     batch_variants_figure,
     geometry_figure,
     optimizer_comparison_figure,
 )
+from mlfund.numpy_nn import descent
 
 pytestmark = pytest.mark.usefixtures("close_figures")
 

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from mlfund.families.numpy_nn.figures import vanishing_figure
 from mlfund.numpy_nn.vanishing import (
     KINDS,
     first_to_last_ratio,
     gradient_norms,
     loss_and_gradients,
     make_problem,
-    vanishing_figure,
 )
 
 

@@ -10,9 +10,7 @@ earlier outputs.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,81 +18,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlfund.bench import copy_workspace
-from stages.evaluate import FAMILIES  # every family the pipeline has
+from mlfund.registry import NAMES as FAMILIES
+from tests.e2e import dvc, edit_params, run, stages_run
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[1]
-
-
-def clean_env(work: Path) -> dict[str, str]:
-    # No MLflow or DVC state from this process: mlflow.set_experiment() in earlier
-    # in-process tests exports MLFLOW_EXPERIMENT_ID, which `mlflow run` refuses beside
-    # --experiment-name.
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("MLFLOW_", "DVC_"))
-    }
-    env.update(PYTHONPATH=f"{work / 'src'}:{work}", MLFLOW_DISABLE_TELEMETRY="true")
-    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
-    return env
-
-
-def run(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=work, env=clean_env(work), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def dvc(work: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(work, sys.executable, "-m", "dvc", *args, check=check)
-
-
-def edit_params(work: Path, **sections: dict) -> None:
-    path = work / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def stages_run(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = copy_workspace(REPO, tmp_path_factory.mktemp("e2e") / "repo")
-    # Small but complete: fewer t-SNE iterations and short PyTorch trainings.
-    edit_params(
-        work,
-        embedding={"tsne_max_iter": 250},
-        mlp={"epochs": 10},
-        cnn={"epochs": 2, "image_size": 16},
-        rnn={"epochs": 3},
-        transformer={"epochs": 2, "n_samples": 400},
-        generative={"vae_epochs": 5, "gan_epochs": 5},
-        transfer={"source_epochs": 1, "epochs": 2},
-    )
-    run(work, "git", "add", "-A")
-    run(work, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "e2e")
-    run(
-        work,
-        sys.executable,
-        "-m",
-        "mlflow",
-        "run",
-        ".",
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        "pipeline",
-    )
-    return work
+def project(e2e_project: Path) -> Path:
+    return e2e_project
 
 
 def test_every_family_lands_in_metrics(project: Path) -> None:
@@ -148,7 +80,7 @@ def test_mlflow_runs_tagged_with_models(project: Path) -> None:
         assert runs, family
         for found in runs:
             assert found.info.run_name.startswith(f"{family}/")
-            assert found.data.tags["dvc_stage"] == f"train_{family}"
+            assert found.data.tags["dvc_stage"] == f"train@{family}"
             assert len(found.data.tags["git_commit"]) == 40
     linear = client.get_experiment_by_name("linear").experiment_id
     (logistic,) = client.search_runs([linear], "tags.model = 'logistic_regression'")
@@ -200,7 +132,13 @@ def test_dvc_remote_round_trip(project: Path, tmp_path: Path) -> None:
 def test_one_family_params_rerun_only_that_family(project: Path) -> None:
     edit_params(project, clustering={"dbscan_eps": 0.6})
     result = dvc(project, "repro")
-    assert stages_run(result.stdout) == {"check_params", "train_clustering", "evaluate", "report"}
+    assert stages_run(result.stdout) == {
+        "check_params",
+        "train@clustering",
+        "evaluate@clustering",
+        "metrics",
+        "report",
+    }
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert metrics["clustering"]["dbscan"]["noise_fraction"] < 0.0434
 

@@ -1,7 +1,7 @@
 """The day-to-day workflow beyond one `dvc repro`: queued sweeps, logged models served by
 `mlflow models predict`, a PostgreSQL-backed tracking server, and a server that is down.
 
-One module-scoped git copy of the project reproduces `train_linear` and `train_mlp` (one
+One module-scoped git copy of the project reproduces `train@linear` and `train@mlp` (one
 scikit-learn and one PyTorch family, ~40 s); queued experiments restore everything
 upstream of them from the DVC cache that run fills.
 """
@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from mlfund.bench import copy_workspace
-from tests.test_pipeline import clean_env, edit_params
+from tests.e2e import commit, dvc, edit_params, run
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
@@ -39,44 +39,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _env(work: Path, **extra: str) -> dict[str, str]:
-    return {**clean_env(work), **extra}
-
-
-def run(work: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=work, env=_env(work, **env), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def dvc(work: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return run(work, sys.executable, "-m", "dvc", *args, **env)
-
-
-def commit(work: Path, message: str) -> None:
-    run(work, "git", "add", "-A")
-    run(work, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = copy_workspace(REPO, tmp_path_factory.mktemp("scale") / "repo")
     edit_params(work, mlp={"epochs": 10})
     commit(work, "scale-out tests")
-    dvc(work, "repro", "train_linear", "train_mlp")
+    dvc(work, "repro", "train@linear", "train@mlp")
     commit(work, "baseline for queued experiments")  # queued runs start from HEAD
     return work
 
 
 def queue_sweep(work: Path, values: list[float], **env: str) -> list[str]:
-    """Queue one `train_linear` experiment per logistic C, run them two at a time."""
+    """Queue one `train@linear` experiment per logistic C, run them two at a time."""
     names = []
     for value in values:
         queued = dvc(
-            work, "exp", "run", "--queue", "-S", f"linear.logistic_c={value}", "train_linear", **env
+            work, "exp", "run", "--queue", "-S", f"linear.logistic_c={value}", "train@linear", **env
         )
         names += re.findall(r"Queued experiment '([^']+)'", queued.stdout)
     dvc(work, "queue", "start", "-j", "2", **env)
@@ -109,7 +87,7 @@ def test_queued_sweep_logs_into_the_repository_store(project: Path) -> None:
     }
     assert set(names) <= set(by_experiment)
     assert {by_experiment[n].data.params["logistic_c"] for n in names} == {"0.1", "10.0"}
-    assert all(by_experiment[n].data.tags["dvc_stage"] == "train_linear" for n in names)
+    assert all(by_experiment[n].data.tags["dvc_stage"] == "train@linear" for n in names)
     shown = json.loads(dvc(project, "exp", "show", "--json").stdout)
     listed = {exp["name"] for rev in shown for exp in (rev.get("experiments") or [])}
     assert set(names) <= listed
@@ -298,7 +276,13 @@ def test_unreachable_tracking_server_stops_the_stage_naming_it(project: Path) ->
     dead = f"http://127.0.0.1:{_free_port()}"
     start = time.monotonic()
     result = run(
-        project, sys.executable, "-m", "stages.train_linear", check=False, MLFLOW_TRACKING_URI=dead
+        project,
+        sys.executable,
+        "-m",
+        "stages.train",
+        "linear",
+        check=False,
+        MLFLOW_TRACKING_URI=dead,
     )
     assert result.returncode == 1
     assert time.monotonic() - start < 60  # MLflow's own retries take minutes
@@ -312,7 +296,9 @@ def test_unreachable_tracking_server_can_be_tolerated(project: Path) -> None:
     try:
         edit_params(project, tracking={"on_unreachable": "warn"})
         dead = f"http://127.0.0.1:{_free_port()}"
-        result = run(project, sys.executable, "-m", "stages.train_linear", MLFLOW_TRACKING_URI=dead)
+        result = run(
+            project, sys.executable, "-m", "stages.train", "linear", MLFLOW_TRACKING_URI=dead
+        )
         assert "Continuing without MLflow tracking" in result.stderr
         written = json.loads((project / "reports/train/linear.json").read_text())
         assert written["metrics"]["linear"]["logistic_regression"]["train_accuracy"] > 0.85

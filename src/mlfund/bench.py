@@ -92,7 +92,7 @@ def mlp_epoch_times(seed: int = 0) -> list[dict]:
     """Full-batch epoch time of the from-scratch MLP vs the same torch float64 loop."""
     import numpy as np
 
-    from mlfund.numpy_nn.mlp_figures import epoch_times
+    from mlfund.numpy_nn.torch_twin import epoch_times
 
     cases = [(800, 2, (8, 4), 1000), (10_000, 20, (64, 32), 100)]  # the curriculum's, a bigger one
     rng = np.random.default_rng(seed)

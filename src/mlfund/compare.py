@@ -10,62 +10,26 @@ metric, in which DVC experiment and at which commit, out of how many runs.
 
 Only finished, non-deleted runs count; runs without the family's primary metric (a
 family's comparison or summary runs, a regression model in a family judged by accuracy)
-are skipped. Ties go to the most recent run.
+are skipped. Ties go to the most recent run. The families, their primary metrics and
+which way is better come from the family registry (mlfund.registry).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from mlfund import git
+from mlfund.registry import FAMILY_LIST, Family
 from mlfund.tracking import TrackingUnavailable, check_server, sqlite_path, tracking_uri
 
 if TYPE_CHECKING:
     import pandas as pd
-
-Direction = Literal["max", "min"]
-
-
-@dataclass(frozen=True)
-class Primary:
-    metric: str
-    direction: Direction
-
-
-# One primary metric per family (names as logged to MLflow and in reports/metrics.json),
-# in pipeline order. Test-split scores where the family has them: evaluate adds those.
-PRIMARY: dict[str, Primary] = {
-    # logistic regression's held-out accuracy; the regression models have none and are skipped
-    "linear": Primary("test_accuracy", "max"),
-    # held-out error of the polynomial / ridge / lasso models on the same data
-    "regularization": Primary("test_mse", "min"),
-    # adjusted Rand index against the true blobs (clustering has no test split)
-    "clustering": Primary("ari", "max"),
-    # how well the t-SNE map keeps each point's neighbours (1 = perfectly)
-    "embedding": Primary("tsne_trustworthiness", "max"),
-    # held-out R² of the raw vs engineered vs selected feature sets
-    "features": Primary("test_r2", "max"),
-    # held-out accuracy of the from-scratch NumPy classifiers
-    "numpy_nn": Primary("test_accuracy", "max"),
-    # held-out accuracy of the torch MLPs
-    "mlp": Primary("test_accuracy", "max"),
-    # held-out accuracy on the image test set
-    "cnn": Primary("test_accuracy", "max"),
-    # held-out forecast error of the RNN / LSTM / GRU
-    "rnn": Primary("test_mse", "min"),
-    # held-out accuracy of the text classifiers
-    "transformer": Primary("test_accuracy", "max"),
-    # energy distance between generated and real samples (0 = same distribution)
-    "generative": Primary("energy_distance", "min"),
-    # held-out accuracy of the transfer-learning strategies
-    "transfer": Primary("test_accuracy", "max"),
-}
 
 # Enough for any store this project makes; one query for all the families asked about.
 MAX_RUNS = 50_000
@@ -75,10 +39,13 @@ class NoExperiments(Exception):
     """The store holds none of the family experiments: nothing was ever logged to it."""
 
 
+# Each family's primary metric and its direction come from the registry.
+FAMILIES: dict[str, Family] = {family.name: family for family in FAMILY_LIST}
+
+
 @dataclass(frozen=True)
 class Best:
-    family: str
-    primary: Primary
+    family: Family
     compared: int  # finished runs that logged the primary metric
     value: float | None = None
     run_name: str = ""
@@ -91,13 +58,7 @@ def default_root() -> Path:
     """DVC_ROOT when DVC runs us, else the git top level, else the working directory."""
     if root := os.environ.get("DVC_ROOT"):
         return Path(root)
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
-        )
-        return Path(out.stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        return Path.cwd()
+    return git.toplevel(Path.cwd()) or Path.cwd()
 
 
 def best_runs(uri: str, families: Sequence[str]) -> list[Best]:
@@ -109,18 +70,18 @@ def best_runs(uri: str, families: Sequence[str]) -> list[Best]:
 
     client = mlflow.MlflowClient(uri)
     experiments = {e.name: e.experiment_id for e in client.search_experiments()}
-    if not any(name in experiments for name in PRIMARY):
-        raise NoExperiments(f"{uri} has none of the experiments {', '.join(PRIMARY)}")
+    if not any(name in experiments for name in FAMILIES):
+        raise NoExperiments(f"{uri} has none of the experiments {', '.join(FAMILIES)}")
     wanted = {experiments[f]: f for f in families if f in experiments}
     runs = _search(uri, list(wanted)) if wanted else None
     results = []
-    for family in families:
-        primary = PRIMARY[family]
-        if runs is None or family not in wanted.values():
-            results.append(Best(family, primary, 0))
+    for name in families:
+        family = FAMILIES[name]
+        if runs is None or name not in wanted.values():
+            results.append(Best(family, 0))
             continue
-        ids = [i for i, f in wanted.items() if f == family]
-        results.append(_best_of(family, primary, runs[runs["experiment_id"].isin(ids)]))
+        ids = [i for i, f in wanted.items() if f == name]
+        results.append(_best_of(family, runs[runs["experiment_id"].isin(ids)]))
     return results
 
 
@@ -139,16 +100,16 @@ def _search(uri: str, experiment_ids: list[str]) -> pd.DataFrame:
     return runs
 
 
-def _best_of(family: str, primary: Primary, runs: pd.DataFrame) -> Best:
-    column = f"metrics.{primary.metric}"
+def _best_of(family: Family, runs: pd.DataFrame) -> Best:
+    column = f"metrics.{family.primary}"
     if column not in runs.columns:
-        return Best(family, primary, 0)
+        return Best(family, 0)
     scored = runs[runs[column].notna()]
     if scored.empty:
-        return Best(family, primary, 0)
+        return Best(family, 0)
     ranked = scored.sort_values(
         [column, "start_time", "run_id"],
-        ascending=[primary.direction == "min", False, True],
+        ascending=[family.direction == "min", False, True],
         kind="stable",
     )
     top = ranked.iloc[0]
@@ -159,7 +120,6 @@ def _best_of(family: str, primary: Primary, runs: pd.DataFrame) -> Best:
 
     return Best(
         family,
-        primary,
         compared=len(scored),
         value=float(top[column]),
         run_name=tag("mlflow.runName"),
@@ -189,13 +149,13 @@ def render(results: Sequence[Best]) -> str:
     """A Markdown table, one row per family."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for best in results:
-        metric = f"{best.primary.metric} ({best.primary.direction})"
+        metric = f"{best.family.primary} ({best.family.direction})"
         if best.value is None:
-            row = [best.family, metric, "no runs", "", "", "", "", "0"]
+            row = [best.family.name, metric, "no runs", "", "", "", "", "0"]
         else:
             commit = best.git_commit if best.git_commit == "unknown" else best.git_commit[:7]
             row = [
-                best.family,
+                best.family.name,
                 metric,
                 f"{best.value:.6g}",
                 best.run_name,
@@ -220,15 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--family",
         nargs="+",
         action="extend",
-        choices=list(PRIMARY),
+        choices=list(FAMILIES),
         metavar="F",
-        help=f"only these families (default: all of {', '.join(PRIMARY)})",
+        help=f"only these families (default: all of {', '.join(FAMILIES)})",
     )
     args = parser.parse_args(argv)
     uri = args.tracking_uri
     if uri is None:
         uri = tracking_uri(default_root())
-    families = list(dict.fromkeys(args.family)) if args.family else list(PRIMARY)
+    families = list(dict.fromkeys(args.family)) if args.family else list(FAMILIES)
     try:
         check_server(uri)  # a server that is down: say so now, not after MLflow's retries
     except TrackingUnavailable as error:

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlfund.errors import ParamsError
+
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -224,18 +226,6 @@ class FeaturesParams(Section):
     forest_n_estimators: PositiveInt
     seed: Seed
 
-    @model_validator(mode="after")
-    def _at_most_the_candidates(self) -> FeaturesParams:
-        from mlfund.feature_engineering import model_columns
-
-        candidates = len(model_columns(engineered=True))
-        for name in ("k_best", "rfe_n_features"):
-            if getattr(self, name) > candidates:
-                raise ValueError(
-                    f"{name} ({getattr(self, name)}) exceeds the {candidates} engineered features"
-                )
-        return self
-
 
 class BackpropParams(Section):
     init_scale: PositiveFloat
@@ -428,21 +418,28 @@ class Params(Section):
     transfer: TransferParams
 
 
-class ParamsError(ValueError):
-    """params.yaml is missing, unreadable, or does not match the schema."""
+def error_lines(error: ValidationError, unknown_key: str = "unknown key (typo?)") -> list[str]:
+    """One `key.path: what is wrong (got value)` line per error of a pydantic validation:
+    the wording of every schema error the project reports (params.yaml, gate.yaml).
+
+    An error of a whole model (a model validator's, or input that is no mapping at all)
+    has no key path and reads `what is wrong (got value)`.
+    """
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"])
+        detail = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            detail = unknown_key
+        elif item["type"] != "missing" and "input" in item:
+            detail += f" (got {item['input']!r})"
+        lines.append(f"{path}: {detail}" if path else detail)
+    return lines
 
 
 def _format_errors(error: ValidationError, source: str) -> str:
-    lines = [f"{source}: {error.error_count()} invalid parameter(s)"]
-    for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "<root>"
-        detail = item["msg"]
-        if item["type"] == "extra_forbidden":
-            detail = "unknown key (typo?)"
-        elif item["type"] != "missing" and "input" in item:
-            detail += f" (got {item['input']!r})"
-        lines.append(f"  {path}: {detail}")
-    return "\n".join(lines)
+    lines = error_lines(error)
+    return "\n".join([f"{source}: {len(lines)} invalid parameter(s)", *(f"  {x}" for x in lines)])
 
 
 def parse_params(raw: object, source: str = "params") -> Params:

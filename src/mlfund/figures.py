@@ -1,4 +1,4 @@
-"""Figure helpers shared by the families: a headless backend and consistent saving."""
+"""Figure helpers shared by the families: a headless backend, consistent saving, labels."""
 
 from __future__ import annotations
 
@@ -33,3 +33,8 @@ def model_input(model: Any, array: np.ndarray) -> pd.DataFrame | np.ndarray:
     """`array` with the column names the model was fitted with (a mesh, a curve grid)."""
     names = getattr(model, "feature_names_in_", None)
     return array if names is None else pd.DataFrame(array, columns=names)
+
+
+def number_slug(value: float) -> str:
+    """`0.1 -> "0p1"`: a number usable in a metric or run name (DVC splits paths on dots)."""
+    return f"{value:g}".replace(".", "p").replace("-", "m")

@@ -1,4 +1,4 @@
-"""CI metric gate: fail when a metric in reports/metrics.json regresses against a baseline.
+"""CI metric gate: fail when a metric (reports/metrics.json) regresses against a baseline.
 
 `dvc metrics diff` shows what changed but always exits 0, and it treats every number alike:
 it cannot tell an accuracy (higher is better) from an MSE (lower is better), a parameter
@@ -7,7 +7,8 @@ workspace's metrics with those of a baseline commit under the rules of gate.yaml
 direction and a tolerance per metric glob) and exits non-zero on any regression, so
 `make gate` can guard a pull request and its table can be posted as the PR comment.
 
-    python -m mlfund.gate [--baseline REV] [--rules gate.yaml] [--all] [--output FILE]
+    python -m mlfund.gate [--baseline REV] [--metrics reports/metrics.json]
+                          [--rules gate.yaml] [--all] [--output FILE]
 
 Exit status: 0 every metric passes; 1 a metric regressed, disappeared or matches no rule;
 2 the gate could not run (unknown revision, no metrics file, bad rules file, dvc failed).
@@ -29,13 +30,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-METRICS_FILE = "reports/metrics.json"  # relative to the repository root, as dvc.yaml names it
+from mlfund import git
+from mlfund.config import error_lines
+
 RULES_FILE = "gate.yaml"  # default rules, at the repository root
 
 Better = Literal["higher", "lower", "equal", "ignore"]
@@ -126,6 +129,9 @@ class Rule(BaseModel):
         )
 
 
+UNKNOWN_RULE_KEY = f"unknown key (typo?); allowed: {', '.join(Rule.model_fields)}"
+
+
 def parse_rules(raw: Any, source: str = RULES_FILE) -> tuple[Rule, ...]:
     """Validate the parsed YAML `{"rules": [...]}`; errors name the rule and the bad key."""
     if not isinstance(raw, Mapping) or "rules" not in raw:
@@ -145,7 +151,8 @@ def parse_rules(raw: Any, source: str = RULES_FILE) -> tuple[Rule, ...]:
         try:
             rule = Rule.model_validate(item)
         except ValidationError as error:
-            raise RulesError("\n".join(_rule_errors(error, where))) from None
+            lines = error_lines(error, unknown_key=UNKNOWN_RULE_KEY)
+            raise RulesError("\n".join(f"{where}: {line}" for line in lines)) from None
         if rule.metric in seen:
             raise RulesError(
                 f"{where}: same pattern as rule {seen[rule.metric]}, so it never applies"
@@ -153,17 +160,6 @@ def parse_rules(raw: Any, source: str = RULES_FILE) -> tuple[Rule, ...]:
         seen[rule.metric] = number
         rules.append(rule)
     return tuple(rules)
-
-
-def _rule_errors(error: ValidationError, where: str) -> list[str]:
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (typo?); allowed: metric, better, tolerance, relative_tolerance"
-        lines.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
-    return lines
 
 
 def load_rules(path: str | Path) -> tuple[Rule, ...]:
@@ -372,32 +368,21 @@ def markdown_table(verdicts: Sequence[Verdict], show_all: bool = False) -> str:
 # ---------------------------------------------------------------- the shell: git and dvc
 
 
-def _run(cmd: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
-    except OSError as error:
-        raise GateError(f"cannot run {cmd[0]}: {error}") from None
-
-
 def repo_root(cwd: Path) -> Path:
-    out = _run(["git", "rev-parse", "--show-toplevel"], cwd)
-    if out.returncode != 0:
+    root = git.toplevel(cwd)
+    if root is None:
         raise GateError(f"{cwd} is not inside a git repository: run the gate from the project")
-    return Path(out.stdout.strip())
+    return root
 
 
-def resolve_baseline(root: Path, rev: str) -> str:
+def resolve_baseline(root: Path, rev: str, metrics: str) -> str:
     """The commit id of `rev`; GateError saying what to do when there is none."""
-    commit = None
-    if rev and not rev.startswith("-"):
-        out = _run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], root)
-        commit = out.stdout.strip() if out.returncode == 0 else None
-    if commit:
+    if commit := git.resolve(root, rev):
         return commit
-    if _run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], root).returncode != 0:
+    if git.commit(root) is None:
         raise GateError(
             "the repository has no commits yet, so there is no baseline to compare with: "
-            f"commit {METRICS_FILE} first (or pass --baseline REV)"
+            f"commit {metrics} first (or pass --baseline REV)"
         )
     raise GateError(
         f"baseline revision {rev!r} does not exist in this repository: pass an existing "
@@ -406,24 +391,24 @@ def resolve_baseline(root: Path, rev: str) -> str:
     )
 
 
-def check_workspace(root: Path) -> None:
-    path = root / METRICS_FILE
+def check_workspace(root: Path, metrics: str) -> None:
+    path = root / metrics
     try:
         json.loads(path.read_text())
     except FileNotFoundError:
         raise GateError(
-            f"{METRICS_FILE} is not in the workspace: run `dvc repro` first "
+            f"{metrics} is not in the workspace: run `dvc repro` first "
             "(the evaluate stage writes it)"
         ) from None
     except (OSError, ValueError) as error:
-        raise GateError(f"{METRICS_FILE} in the workspace is unreadable ({error})") from None
+        raise GateError(f"{metrics} in the workspace is unreadable ({error})") from None
 
 
-def metrics_diff(root: Path, commit: str) -> tuple[dict[str, Any], str]:
-    """Parsed `dvc metrics diff --json --all` of METRICS_FILE, baseline vs workspace, and
-    dvc's stderr (it warns there about files it could not load)."""
+def metrics_diff(root: Path, commit: str, metrics: str) -> tuple[dict[str, Any], str]:
+    """Parsed `dvc metrics diff --json --all` of the metrics file, baseline vs workspace,
+    and dvc's stderr (it warns there about files it could not load)."""
     cmd = [sys.executable, "-m", "dvc", "metrics", "diff", "--json", "--all"]
-    cmd += ["--targets", METRICS_FILE, "--", commit]
+    cmd += ["--targets", metrics, "--", commit]
     env = os.environ | {"DVC_NO_ANALYTICS": "1"}
     try:
         out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env, check=False)
@@ -437,32 +422,40 @@ def metrics_diff(root: Path, commit: str) -> tuple[dict[str, Any], str]:
         raise GateError(f"`dvc metrics diff --json` printed no JSON:\n{out.stdout}") from None
 
 
-def run_gate(root: Path, rev: str, rules: Sequence[Rule]) -> list[Verdict]:
-    """Resolve the baseline, diff with dvc and judge; GateError when the gate cannot run."""
-    commit = resolve_baseline(root, rev)
-    check_workspace(root)
-    diff, stderr = metrics_diff(root, commit)
-    metrics = diff.get(METRICS_FILE) or {}
+def run_gate(root: Path, rev: str, rules: Sequence[Rule], metrics: str) -> list[Verdict]:
+    """Resolve the baseline, diff the metrics file `metrics` (relative to `root`, as dvc.yaml
+    names it) with dvc and judge; GateError when the gate cannot run."""
+    commit = resolve_baseline(root, rev, metrics)
+    check_workspace(root, metrics)
+    diff, stderr = metrics_diff(root, commit, metrics)
+    entries = diff.get(metrics) or {}
     said = f"\ndvc said: {stderr}" if stderr else ""
-    if not metrics:
-        raise GateError(f"dvc reported no metrics in {METRICS_FILE}{said}")
-    if all(entry.get("old") is None for entry in metrics.values()):
+    if not entries:
+        raise GateError(f"dvc reported no metrics in {metrics}{said}")
+    if all(entry.get("old") is None for entry in entries.values()):
         raise GateError(
-            f"baseline {rev} ({commit[:10]}) has no {METRICS_FILE}: pick a baseline that "
+            f"baseline {rev} ({commit[:10]}) has no {metrics}: pick a baseline that "
             f"has one with --baseline REV (make gate BASELINE=REV){said}"
         )
-    if all(entry.get("new") is None for entry in metrics.values()):
-        raise GateError(f"dvc could not read the workspace's {METRICS_FILE}{said}")
-    return compare({METRICS_FILE: metrics}, rules)
+    if all(entry.get("new") is None for entry in entries.values()):
+        raise GateError(f"dvc could not read the workspace's {metrics}{said}")
+    return compare({metrics: entries}, rules)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mlfund.gate",
-        description="Fail (exit 1) when a metric in reports/metrics.json regresses "
+        description="Fail (exit 1) when a metric in the metrics file regresses "
         "against a baseline revision, under the rules of gate.yaml.",
     )
     parser.add_argument("--baseline", default="HEAD", help="git revision to compare with")
+    parser.add_argument(
+        "--metrics",
+        default="reports/metrics.json",
+        metavar="FILE",
+        help="metrics file, relative to the repository root as dvc.yaml names it "
+        "(default: %(default)s)",
+    )
     parser.add_argument(
         "--rules", type=Path, help=f"rules file (default: {RULES_FILE} at the repository root)"
     )
@@ -474,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         root = repo_root(Path.cwd())
         rules = load_rules(args.rules or root / RULES_FILE)
-        verdicts = run_gate(root, args.baseline, rules)
+        verdicts = run_gate(root, args.baseline, rules, PurePosixPath(args.metrics).as_posix())
     except (GateError, RulesError) as error:
         print(f"gate: error: {error}", file=sys.stderr)
         return 2

@@ -12,71 +12,6 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-# Captions of the figures the stages write, by family and file stem.
-CAPTIONS: dict[str, dict[str, str]] = {
-    "linear": {
-        "decision_boundary": "Logistic regression decision boundary over the test points.",
-        "regression_fits": "Linear vs cubic regression on the test set, and their residuals.",
-    },
-    "regularization": {
-        "model_selection": "Ridge alpha chosen on the validation split (log-log), 5-fold "
-        "learning curve of the chosen model, and its test residuals.",
-        "degrees": "Polynomial degree study: the test rows (x > 0.7) are an extrapolation.",
-        "ridge_strengths": "Ridge strength on the degree-9 model: shrinkage tames extrapolation.",
-        "coefficient_paths": "Ridge shrinks every coefficient; lasso sets most to exactly zero.",
-    },
-    "clustering": {"clusters": "True clusters and the three algorithms (DBSCAN noise circled)."},
-    "embedding": {
-        "projections": "Digits: two raw pixels, PCA, and t-SNE.",
-        "explained_variance": "PCA explained variance per component and cumulated.",
-    },
-    "features": {
-        "engineering": "Feature engineering on the salary table (training split).",
-        "engineering_comparison": "The same learners with raw and engineered inputs.",
-    },
-    "numpy_nn": {
-        "activations": "Activation functions (solid) and their derivatives (dashed).",
-        "losses": "Loss functions and their gradients.",
-        "xor": "The 2-3-1 network learning XOR: loss curve and decision surface.",
-        "mlp": "The from-scratch MLP on the linearly separable and circles datasets.",
-        "optimizers": "SGD, momentum (EMA), heavy ball and Adam on the curriculum's problem.",
-        "batch_variants": "Batch vs mini-batch vs stochastic descent, with measured costs.",
-        "geometry": "Learning rates on a quadratic valley: paths, convergence, divergence.",
-        "vanishing": "Per-layer gradient norms of a 10-layer net: sigmoid vs ReLU vs skips.",
-    },
-    "mlp": {
-        "comparison_classification_2d": "PyTorch MLP vs the from-scratch NumPy MLP: loss "
-        "curves and decision boundaries (linearly separable set).",
-        "comparison_circles": "The same comparison on circles.",
-    },
-    "cnn": {
-        "components": "What a convolution sees: edge and blur filters and max pooling on a "
-        "real digit.",
-        "feature_maps": "First-layer feature maps of the trained CNN.",
-        "prediction_grid": "Test digits with true and predicted labels.",
-        "confusion_matrix": "Confusion matrix on the test rows.",
-        "curves": "Loss and accuracy per epoch (the kept epoch marked).",
-    },
-    "transformer": {
-        "attention": "Attention of the text transformer on test sentences: one head, and "
-        "all heads averaged.",
-    },
-    "generative": {
-        "vae_gan_samples": "VAE and GAN on two Gaussian clusters: data, reconstructions, "
-        "samples, latent space and losses, with the measured sample quality.",
-    },
-    "transfer": {
-        "strategies": "Transfer strategies on the few-label target task (digits 5-9) from a "
-        "CNN pretrained on digits 0-4, against training from scratch.",
-    },
-    "rnn": {
-        "curves_and_predictions": "RNN, LSTM and GRU: training curves and next-value "
-        "predictions on test sequences.",
-        "mse_comparison": "Validation and test MSE against the noise floor (0.01).",
-    },
-}
-
-
 WIDE_TABLE = 10  # metric columns above which a family's table is written long
 
 
@@ -113,13 +48,19 @@ def format_value(value: float) -> str:
 
 
 def family_blocks(
-    family: str, metrics: dict[str, dict[str, float]], runs: dict[str, str], figures: list[Path]
+    family: str,
+    metrics: dict[str, dict[str, float]],
+    runs: dict[str, str],
+    figures: list[Path],
+    captions: dict[str, str],
+    notes: list[Paragraph | Table],
 ) -> list[Block]:
-    """A family's section: figures, then one metrics row per model with its run id."""
-    blocks: list[Block] = [Heading(family)]
-    captions = CAPTIONS.get(family, {})
+    """A family's section: its notes, figures in caption order, then one metrics row per
+    model with its run id."""
+    blocks: list[Block] = [Heading(family), *notes]
+    order = list(captions)
     for path in sorted(
-        figures, key=lambda p: list(captions).index(p.stem) if p.stem in captions else len(captions)
+        figures, key=lambda p: order.index(p.stem) if p.stem in order else len(order)
     ):
         blocks.append(Figure(path, captions.get(path.stem, path.stem.replace("_", " "))))
     names = sorted({m for values in metrics.values() for m in values})
@@ -199,3 +140,8 @@ def to_html(title: str, blocks: list[Block]) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
         f"</title><style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+def note_from_json(entry: dict) -> Paragraph | Table:
+    """A note as the training stage stored it (`dataclasses.asdict` of a Paragraph or Table)."""
+    return Table(entry["header"], entry["rows"]) if "header" in entry else Paragraph(entry["text"])

@@ -16,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +25,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from mlfund import git
+from mlfund.errors import TrackingUnavailable
 
 log = logging.getLogger(__name__)
 # No machine we build on reaches the internet; don't let MLflow try.
@@ -38,10 +40,6 @@ _SKLEARN_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas")
 OnUnreachable = Literal["fail", "warn"]
 # Seconds to wait for a tracking server's /health before calling it unreachable.
 SERVER_TIMEOUT_SECONDS = 5.0
-
-
-class TrackingUnavailable(RuntimeError):
-    """The MLflow tracking server does not answer."""
 
 
 def tracking_uri(root: Path) -> str:
@@ -105,16 +103,6 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _git_commit(root: Path) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _pinned(packages: tuple[str, ...]) -> list[str]:
     from importlib.metadata import version
 
@@ -155,7 +143,7 @@ class Tracker:
         self.run_ids: dict[str, str] = {}  # model -> run id, for the report
         self._tags = {
             "family": family,
-            "git_commit": _git_commit(root),
+            "git_commit": git.commit(root) or "unknown",
             "dvc_stage": os.environ.get("DVC_STAGE", ""),
             "dvc_exp_name": os.environ.get("DVC_EXP_NAME", ""),
         }
@@ -193,14 +181,16 @@ class Run:
     def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         self._mlflow.log_metrics({k: float(v) for k, v in values.items()}, step=step)
 
-    def history(self, key: str, values: Sequence[float]) -> None:
+    def history(self, key: str, values: Sequence[float], first_step: int = 0) -> None:
         """A per-step curve (loss per epoch) in batches: one request per 1000 points."""
         import time
 
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        points = [Metric(key, float(v), now, step) for step, v in enumerate(values)]
+        points = [
+            Metric(key, float(v), now, step) for step, v in enumerate(values, start=first_step)
+        ]
         client = self._mlflow.MlflowClient()
         for start in range(0, len(points), 1000):
             client.log_batch(self.run_id, metrics=points[start : start + 1000])
@@ -268,7 +258,7 @@ class OfflineRun(Run):
     def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         pass
 
-    def history(self, key: str, values: Sequence[float]) -> None:
+    def history(self, key: str, values: Sequence[float], first_step: int = 0) -> None:
         pass
 
     def torch_model(self, model: Any, example: np.ndarray) -> str:

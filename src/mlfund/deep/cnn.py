@@ -16,7 +16,7 @@ architecture (built for 32x32 photos) expects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlfund.deep.device import Compute
-from mlfund.deep.training import Evaluation, History, fit, make_loader
+from mlfund.deep.training import Evaluation, Fit, History, train_model
 
 DIGITS_SIZE, DIGITS_PIXEL_MAX = 8, 16.0
 CIFAR10_SIZE, CIFAR10_PIXEL_MAX = 32, 255.0
@@ -193,54 +193,55 @@ def accuracy(result: Evaluation) -> float:
     return float((result.outputs.argmax(dim=1) == result.targets).float().mean())
 
 
-def train_cnn(
-    model: nn.Module,
+def fit_cnn(
+    config: dict[str, Any],
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
     compute: Compute,
     *,
+    seed: int,
     learning_rate: float,
     batch_size: int,
     epochs: int,
     patience: int,
-    generator: torch.Generator,
-    augment: CropFlip | None = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
-    channels_last: bool = True,
-) -> History:
-    """Adam + cross-entropy with early stopping on validation loss; `val_metric` is the
-    validation accuracy. The model ends with its best weights, on `compute.device`.
+    augment: bool = True,
+    flip: bool = False,
+) -> Fit:
+    """The curriculum CNN trained from `config`: Adam + cross-entropy with early stopping
+    on validation loss; `val_metric` is the validation accuracy.
 
-    `channels_last` trains with NHWC weights (about 1.3-1.4x the images/second on this
-    2-core CPU, see cnn_bench); the model is returned in the default layout.
+    Augmentation (crop, plus the flip when asked) draws from its own stream seeded
+    `seed + 1`, so switching it off leaves the batch order unchanged. Trains with
+    channels_last weights (about 1.3-1.4x the images/second on this 2-core CPU, see
+    cnn_bench).
     """
-    model.to(compute.device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    train_loader = make_loader(*train, batch_size, shuffle=True, generator=generator)
-    val_loader = make_loader(*val, batch_size, shuffle=False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-
-    def renamed(epoch: int, values: dict[str, float]) -> None:
-        values = {("val_accuracy" if k == "val_metric" else k): v for k, v in values.items()}
-        if on_epoch is not None:
-            on_epoch(epoch, values)
-
-    history = fit(
-        model,
-        train_loader,
-        val_loader,
-        nn.functional.cross_entropy,
-        optimizer,
+    transform = None
+    if augment:
+        transform = augmentation(config, flip, torch.Generator().manual_seed(seed + 1))
+    return train_model(
+        lambda: build_cnn(**config),
+        train,
+        val,
+        F.cross_entropy,
         compute,
-        epochs,
+        seed=seed,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        epochs=epochs,
         patience=patience,
         metric=accuracy,
-        on_epoch=renamed,
-        transform=augment,
+        transform=transform,
+        channels_last=True,
     )
-    model.to(memory_format=torch.contiguous_format)
-    return history
+
+
+def curves(history: History) -> dict[str, list[float]]:
+    """Per-epoch losses and validation accuracy, as logged to MLflow (step = epoch)."""
+    return {
+        "train_loss": history.train_loss,
+        "val_loss": history.val_loss,
+        "val_accuracy": history.val_metric,
+    }
 
 
 def predict(

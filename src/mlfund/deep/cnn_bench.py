@@ -10,9 +10,11 @@ thread count torch started with, NCHW memory, and `torch.no_grad()` evaluation w
 `.item()` per batch. (It used `num_workers=2`; we keep 0 for both, as worker processes
 would only compete for the same 2 cores here.)
 
-Ours: `training.train_epoch` / `training.evaluate` (losses summed on the device and read once
-per epoch, `torch.inference_mode()`), batch augmentation with `cnn.CropFlip` on the device,
-threads from params, and channels_last weights (measured faster on this CPU).
+Ours: the pipeline's `training.train_model` (losses summed on the device and read once per
+epoch) and `training.evaluate` (`torch.inference_mode()`), batch augmentation with
+`cnn.CropFlip` on the device, threads from params, and channels_last weights (measured
+faster on this CPU). Its epochs are timed between `on_epoch` calls, with no validation
+pass in between.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from torchvision.transforms import v2
 
 from mlfund.deep.cnn import augmentation, build_cnn
 from mlfund.deep.device import Compute
-from mlfund.deep.training import evaluate, make_loader, train_epoch
+from mlfund.deep.training import evaluate, make_loader, train_model
 
 # Torch's own default, read before any stage calls torch.set_num_threads.
 TORCH_DEFAULT_THREADS = torch.get_num_threads()
@@ -135,23 +137,30 @@ def benchmark_training_loops(
     device, previous_threads = compute.device, torch.get_num_threads()
     our_threads = threads if threads > 0 else TORCH_DEFAULT_THREADS
     ours, plain, ours_eval, plain_eval = [], [], [], []
-    for repeat in range(repeats):
-        # ours
+    for _ in range(repeats):
+        # ours: the pipeline's own training wrapper, one warm-up epoch then `epochs` timed
         torch.set_num_threads(our_threads)
-        torch.manual_seed(seed)
-        model = build_cnn(**config).to(device)
+        ends: list[float] = []  # when each epoch's training ended (no validation: none else)
+        fitted = train_model(
+            lambda: build_cnn(**config),
+            train,
+            None,
+            nn.functional.cross_entropy,
+            compute,
+            seed=seed,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            epochs=1 + epochs,  # the first: oneDNN/cuDNN pick their kernels
+            transform=augmentation(config, flip, torch.Generator().manual_seed(seed)),
+            channels_last=channels_last,
+            on_epoch=lambda _epoch, _values, ends=ends: ends.append(time.perf_counter()),
+        )
+        ours.append(ends[-1] - ends[0])  # train_epoch reads its loss: the device is synced
+        model = fitted.model.to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-        generator = torch.Generator().manual_seed(seed + repeat)
-        loader = make_loader(*train, batch_size, shuffle=True, generator=generator)
         val_loader = make_loader(*val, batch_size, shuffle=False)
-        augment = augmentation(config, flip, torch.Generator().manual_seed(seed))
-        loss = nn.functional.cross_entropy
-        args = (model, loader, loss, optimizer, compute, augment)
-        train_epoch(*args)  # warm-up: oneDNN/cuDNN pick their kernels
-        ours.append(sum(_timed(train_epoch, *args) for _ in range(epochs)))
-        ours_eval.append(_timed(evaluate, model, val_loader, loss, compute))
+        ours_eval.append(_timed(evaluate, model, val_loader, nn.functional.cross_entropy, compute))
 
         # the curriculum's
         torch.set_num_threads(TORCH_DEFAULT_THREADS)

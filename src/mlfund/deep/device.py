@@ -8,11 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
+from mlfund.errors import DeviceError
+
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class DeviceError(RuntimeError):
-    """An explicitly requested device is not available on this machine."""
 
 
 def _available(kind: str) -> bool:

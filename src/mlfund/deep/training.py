@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from mlfund.deep.device import Compute
+from mlfund.deep.device import Compute, seeded
+from mlfund.errors import NonFiniteLossError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
 
 
 def make_loader(
@@ -165,6 +163,78 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+@dataclass
+class Fit:
+    """What every trainer returns: the model (on the CPU, in eval mode, with the kept
+    weights), its per-epoch history and the wall time of the training loop."""
+
+    model: nn.Module
+    history: History
+    seconds: float
+
+
+def train_model(
+    build: Callable[[], nn.Module],
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor] | None,
+    loss_fn: LossFn,
+    compute: Compute,
+    *,
+    seed: int,
+    learning_rate: float,
+    batch_size: int,
+    epochs: int,
+    patience: int | None = None,
+    val_batch_size: int | None = None,
+    metric: Callable[[Evaluation], float] | None = None,
+    param_groups: Callable[[nn.Module], list[dict]] | None = None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    augment: Callable[[torch.Generator], Callable[[torch.Tensor], torch.Tensor]] | None = None,
+    channels_last: bool = False,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> Fit:
+    """The one training wrapper: seed, build, loaders, Adam, `fit`, timer.
+
+    `build()` runs after torch's global seed is set, so parameter init (and dropout) come
+    from `seed`; shuffling draws from a generator seeded alike. `param_groups(model)` gives
+    Adam per-group learning rates (discriminative fine-tuning); otherwise every parameter
+    learns at `learning_rate`. `channels_last` trains with NHWC weights (faster CNNs on
+    CPU) and hands the model back in the default layout. `transform` draws its random
+    numbers from a stream of its own; `augment(generator)` instead builds the transform
+    from the shuffling generator, so both draw from one stream, interleaved.
+    """
+    with seeded(seed) as generator:
+        model = build().to(compute.device)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        train_loader = make_loader(*train, batch_size, shuffle=True, generator=generator)
+        val_loader = (
+            None if val is None else make_loader(*val, val_batch_size or batch_size, shuffle=False)
+        )
+        groups = param_groups(model) if param_groups else model.parameters()
+        optimizer = torch.optim.Adam(groups, lr=learning_rate)
+        if augment is not None:
+            transform = augment(generator)
+        start = time.perf_counter()
+        history = fit(
+            model,
+            train_loader,
+            val_loader,
+            loss_fn,
+            optimizer,
+            compute,
+            epochs,
+            patience=patience,
+            metric=metric,
+            on_epoch=on_epoch,
+            transform=transform,
+        )
+        seconds = time.perf_counter() - start
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    return Fit(model.cpu().eval(), history, seconds)
 
 
 def _progress(epochs: int):

@@ -1,0 +1,1 @@
+"""mlfund: the library of the Machine Learning Fundamentals pipeline (see README.md)."""

@@ -1,0 +1,162 @@
+"""The family registry: the one list of model families.
+
+dvc.yaml reads `FAMILIES` below (`vars: [src/mlfund/registry.py]`) and runs train@<name>
+and evaluate@<name> for each entry; the training and evaluate stages, the report,
+`make compare`, the gate's coverage test and the benchmarks read it through `FAMILY_LIST`.
+
+Adding a family is one package `mlfund.families.<name>` whose `run(section, inputs,
+compute) -> FamilyResult` does the work (see `mlfund.family`), and one entry here.
+DVC parses this file without running it, so `FAMILIES` stays a plain literal.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mlfund.config import Params
+    from mlfund.family import FamilyResult
+
+# Per family:
+#   description  one line, for the report
+#   primary      the metric `make compare` ranks its runs by; direction: max or min
+#   torch        trains PyTorch models: gets a `Compute` from `compute` and its overrides
+#   data         what it reads besides data/split, as a DVC dep (a raw dataset, a folder);
+#                reports/params_check.json when nothing
+#   params       a params.yaml key it reads besides its own section and `compute` (DVC
+#                re-runs it when that changes); `compute` again when none
+FAMILIES = {
+    "linear": {
+        "description": "logistic regression, linear and polynomial regression",
+        "primary": "test_accuracy",  # the regression models have none and are skipped
+        "direction": "max",
+        "torch": False,
+        "data": "reports/params_check.json",
+        "params": "compute",
+    },
+    "regularization": {
+        "description": "ridge alpha sweep, learning curve, polynomial degrees, ridge vs lasso",
+        "primary": "test_mse",
+        "direction": "min",
+        "torch": False,
+        "data": "reports/params_check.json",
+        "params": "compute",
+    },
+    "clustering": {
+        "description": "k-means, DBSCAN and agglomerative clustering of the blobs",
+        "primary": "ari",  # against the true blobs: clustering has no test split
+        "direction": "max",
+        "torch": False,
+        "data": "data/raw/blobs.parquet",
+        "params": "compute",
+    },
+    "embedding": {
+        "description": "PCA and t-SNE of the digits",
+        "primary": "tsne_trustworthiness",  # how well the map keeps each point's neighbours
+        "direction": "max",
+        "torch": False,
+        "data": "data/raw/digits.parquet",
+        "params": "compute",
+    },
+    "features": {
+        "description": "feature engineering and selection on the salary table",
+        "primary": "test_r2",
+        "direction": "max",
+        "torch": False,
+        "data": "reports/params_check.json",
+        "params": "compute",
+    },
+    "numpy_nn": {
+        "description": "neural networks from scratch in NumPy",
+        "primary": "test_accuracy",
+        "direction": "max",
+        "torch": False,
+        "data": "reports/params_check.json",
+        "params": "compute",
+    },
+    "mlp": {
+        "description": "the PyTorch MLP, compared with the NumPy one",
+        "primary": "test_accuracy",
+        "direction": "max",
+        "torch": True,
+        "data": "reports/params_check.json",
+        "params": "numpy_nn",  # the NumPy MLP it is compared with
+    },
+    "cnn": {
+        "description": "the curriculum's CNN on digits or CIFAR-10",
+        "primary": "test_accuracy",
+        "direction": "max",
+        "torch": True,
+        "data": "data/downloads/cifar10",
+        "params": "compute",
+    },
+    "rnn": {
+        "description": "RNN, LSTM and GRU forecasting noisy sine waves",
+        "primary": "test_mse",
+        "direction": "min",
+        "torch": True,
+        "data": "reports/params_check.json",
+        "params": "data.sine_sequences.noise_std",  # the noise floor
+    },
+    "transformer": {
+        "description": "a multi-head attention text classifier vs TF-IDF",
+        "primary": "test_accuracy",
+        "direction": "max",
+        "torch": True,
+        "data": "reports/params_check.json",
+        "params": "compute",
+    },
+    "generative": {
+        "description": "a VAE and a GAN on two Gaussian clusters",
+        "primary": "energy_distance",  # to real samples: lower is closer
+        "direction": "min",
+        "torch": True,
+        "data": "reports/params_check.json",
+        "params": "compute",
+    },
+    "transfer": {
+        "description": "transfer learning strategies vs training from scratch",
+        "primary": "test_accuracy",
+        "direction": "max",
+        "torch": True,
+        "data": "reports/params_check.json",
+        "params": "cnn",  # the curriculum's CNN architecture it pretrains
+    },
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    description: str
+    primary: str
+    direction: Literal["max", "min"]
+    torch: bool
+    data: str
+    params: str
+
+    @property
+    def module(self) -> str:
+        return f"mlfund.families.{self.name}"
+
+    def section(self, params: Params) -> Any:
+        """The `section` argument of `run`: the family's own params, or its view of several."""
+        view = getattr(importlib.import_module(self.module), "section", None)
+        return view(params) if view else getattr(params, self.name)
+
+    @property
+    def run(self) -> Callable[..., FamilyResult]:
+        return importlib.import_module(self.module).run
+
+
+FAMILY_LIST: tuple[Family, ...] = tuple(Family(name, **entry) for name, entry in FAMILIES.items())
+NAMES: tuple[str, ...] = tuple(FAMILIES)
+
+
+def get(name: str) -> Family:
+    if name not in FAMILIES:
+        raise KeyError(f"no family {name!r}; the registry has {', '.join(NAMES)}")
+    return Family(name, **FAMILIES[name])

@@ -1,0 +1,114 @@
+"""Which repository files a command reads and writes, from strace, checked against DVC.
+
+`trace(command, work)` runs a stage's command under `strace -f` (every process it
+starts included), keeps the opens, renames and unlinks of files inside `work`, and
+`undeclared(...)` lists the reads that no dep covers and the writes that no out covers.
+Python's own reads count: importing a module opens its source (or its cached bytecode,
+which we map back to the source).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# openat(AT_FDCWD, "path", O_RDONLY|O_CLOEXEC) = 3, after the pid strace -f puts first
+_PID = r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?"
+_DIRFD = r"(?:[^,]+, )?"  # the directory descriptor of the *at calls
+_OPEN = re.compile(_PID + r"(?:open|openat)\(" + _DIRFD + r'"([^"]+)", ([A-Z_|]+)')
+_RENAME = re.compile(_PID + r"rename(?:at2?)?\(" + _DIRFD + r'"([^"]+)", ' + _DIRFD + r'"([^"]+)"')
+_UNLINK = re.compile(_PID + r"unlink(?:at)?\(" + _DIRFD + r'"([^"]+)"')
+_WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
+
+# Never deps or outs: the tracking store, git and DVC internals, Python's caches.
+IGNORED = (".git", ".dvc", "mlruns", "mlflow.db", "mlflow.db-journal", "mlflow.db.lock")
+
+
+@dataclass
+class Trace:
+    reads: set[str] = field(default_factory=set)  # repository-relative paths
+    writes: set[str] = field(default_factory=set)
+
+
+def _relative(path: str, work: Path) -> str | None:
+    absolute = Path(os.path.normpath(work / path))  # relative paths are relative to `work`
+    try:
+        relative = absolute.relative_to(work)
+    except ValueError:
+        return None
+    parts = relative.parts
+    if not parts or parts[0] in IGNORED:
+        return None
+    if "__pycache__" in parts:  # foo/__pycache__/bar.cpython-311.pyc stands for foo/bar.py
+        if not relative.name.endswith(".pyc"):
+            return None
+        source = relative.parent.parent / (relative.name.split(".")[0] + ".py")
+        return str(source)
+    return str(relative)
+
+
+def parse(lines: list[str], work: Path) -> Trace:
+    found = Trace()
+    for line in lines:
+        if match := _OPEN.match(line):
+            if "ENOENT" in line or "O_DIRECTORY" in match.group(2):
+                continue  # a failed probe (imports try many paths) or a directory listing
+            path = _relative(match.group(1), work)
+            if path is None:
+                continue
+            writing = any(flag in match.group(2) for flag in _WRITE_FLAGS)
+            if writing and not path.endswith(".py"):  # .pyc writes map to their source
+                found.writes.add(path)
+            elif not writing:
+                found.reads.add(path)
+        elif match := _RENAME.match(line):
+            for path in map(lambda p: _relative(p, work), match.groups()):
+                if path is not None and not path.endswith(".py"):
+                    found.writes.add(path)
+        elif (match := _UNLINK.match(line)) and "ENOENT" not in line:
+            path = _relative(match.group(1), work)
+            if path is not None and not path.endswith(".py"):
+                found.writes.add(path)
+    return found
+
+
+def trace(command: str, work: Path, env: dict[str, str], log: Path) -> Trace:
+    """Run `command` (a shell command line, as dvc.yaml's cmd) in `work`, traced."""
+    result = subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=open,openat,rename,renameat,renameat2,unlink,unlinkat",
+            "-o",
+            str(log),
+            "sh",
+            "-c",
+            command,
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{command} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return parse(log.read_text().splitlines(), work)
+
+
+def covered(path: str, declared: set[str]) -> bool:
+    """`path` is a declared path or inside a declared directory."""
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared)
+
+
+def undeclared(found: Trace, deps: set[str], outs: set[str]) -> tuple[list[str], list[str]]:
+    """(reads covered by no dep, out or params.yaml; writes covered by no out)."""
+    allowed_reads = deps | outs | {"params.yaml"}
+    reads = sorted(p for p in found.reads if not covered(p, allowed_reads))
+    writes = sorted(p for p in found.writes if not covered(p, outs))
+    return reads, writes
