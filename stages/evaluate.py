@@ -10,40 +10,41 @@ to each model's MLflow run. The `metrics` stage merges every family's files.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from mlfund import registry
 from mlfund.config import Params
-from mlfund.evaluation import evaluate_model
-from mlfund.modelstore import load_card_model, read_manifest
+from mlfund.modelstore import ModelCard, load_card_model, read_manifest
 from stages.common import MODELS, REPORTS, TRACKING_ROOT, log, run_stage, write_json
 from stages.family_io import split_table
 
 
-def main(params: Params) -> None:
+def score(family: str, cards: list[ModelCard], out: Path, params: Params) -> dict:
+    from mlfund.evaluation import evaluate_model
     from mlfund.splitting import rows_of
+    from mlfund.tracking import connect, log_test_metrics
 
-    family = registry.get(sys.argv[1]).name
-    folder, out = MODELS / family, REPORTS / "eval" / family
-    cards = read_manifest(folder)
-    tracking = None
-    if cards:  # clustering and embedding save no model: no MLflow connection needed
-        from mlfund.tracking import connect
-
-        tracking = connect(TRACKING_ROOT, params.tracking.on_unreachable)
+    tracking = connect(TRACKING_ROOT, params.tracking.on_unreachable)
     scores = {}
     for card in cards:
         test = rows_of(split_table(card.dataset), "test")
-        model = load_card_model(folder, card)
+        model = load_card_model(MODELS / family, card)
         result = evaluate_model(model, card.task, test[card.features], test[card.target])
         scores[card.name] = result.scores
         for plot, rows in result.plots.items():
             (out / plot).mkdir(parents=True, exist_ok=True)
             rows.to_csv(out / plot / f"{card.name}.csv", index=False)
         if tracking:
-            from mlfund.tracking import log_test_metrics
-
             log_test_metrics(tracking, card.run_id, result.scores)
         log.info("%s/%s: %s", family, card.name, result.scores)
+    return scores
+
+
+def main(params: Params) -> None:
+    family = registry.get(sys.argv[1]).name
+    out = REPORTS / "eval" / family
+    cards = read_manifest(MODELS / family)  # none for clustering and embedding
+    scores = score(family, cards, out, params) if cards else {}
     write_json(out / "test_metrics.json", {family: scores} if scores else {})
 
 

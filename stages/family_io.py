@@ -35,12 +35,12 @@ if TYPE_CHECKING:  # imported where used: torch, skops and MLflow cost seconds a
 class FamilyOutputs:
     """Where a family's training stage writes: models, figures, plot data, metrics."""
 
-    def __init__(self, family: str) -> None:
+    def __init__(self, family: str, models: Path = MODELS, reports: Path = REPORTS) -> None:
         self.family = family
-        self.models = MODELS / family
-        self.figures = REPORTS / "figures" / family
-        self.plots = REPORTS / "plots" / family
-        self.metrics = REPORTS / "train" / f"{family}.json"
+        self.models = models / family
+        self.figures = reports / "figures" / family
+        self.plots = reports / "plots" / family
+        self.metrics = reports / "train" / f"{family}.json"
 
     def figure(self, name: str) -> Path:
         return self.figures / f"{name}.png"

@@ -97,7 +97,8 @@ def trace(command: str, work: Path, env: dict[str, str], log: Path) -> Trace:
         check=False,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"{command} exited {result.returncode}:\n{result.stderr[-3000:]}")
+        output = (result.stdout + result.stderr)[-3000:]
+        raise RuntimeError(f"{command} exited {result.returncode} under strace:\n{output}")
     return parse(log.read_text().splitlines(), work)
 
 

@@ -29,7 +29,7 @@ def stages_of(work: Path) -> list[tuple[str, str, set[str], set[str]]]:
         order = reversed(list(nx.topological_sort(repo.index.graph)))
         return [
             (
-                stage.addressing,
+                stage.name,  # train@linear
                 stage.cmd,
                 {dep.def_path for dep in stage.deps},
                 {out.def_path for out in stage.outs},

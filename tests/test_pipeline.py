@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from mlfund.registry import NAMES as FAMILIES
 from tests.e2e import dvc, edit_params, run, stages_run
@@ -43,13 +42,17 @@ def test_every_family_lands_in_metrics(project: Path) -> None:
     assert nn["mlp_circles"]["test_accuracy"] >= 0.99
     assert nn["agreement"]["gradient_check_max_rel_error"] <= 1e-6
     assert max(v for k, v in nn["agreement"].items() if k.endswith("max_abs_diff")) < 1e-8
-    # torch models are scored by evaluate through their manifest cards
-    assert 0.5 < metrics["cnn"]["simple_cnn"]["test_accuracy"] <= 1.0
-    assert metrics["mlp"]["mlp_circles"]["test_accuracy"] > 0.5
+    # Torch models are scored by evaluate@<family> through their manifest cards. These runs
+    # are a few epochs long (SMALL); each family's claims at full length are asserted in
+    # tests/test_family_<name>.py. Measured here: cnn 0.91, circles 0.955, rnn MSE <= 0.085.
+    assert metrics["cnn"]["simple_cnn"]["test_accuracy"] > 0.8  # 10 classes: chance is 0.1
+    assert metrics["mlp"]["mlp_circles"]["test_accuracy"] > 0.9
     assert {"rnn", "lstm", "gru"} <= set(metrics["rnn"])
-    assert all(m["test_mse"] < 1.0 for m in metrics["rnn"].values())
-    assert 0.0 <= metrics["transformer"]["transformer"]["test_accuracy"] <= 1.0
-    assert metrics["generative"]["vae"]["energy_distance"] > 0
+    assert all(m["test_mse"] < 0.15 for m in metrics["rnn"].values())  # the signal's var ~0.5
+    assert set(metrics["transformer"]) == {"transformer", "tfidf_logistic"}
+    generative = metrics["generative"]
+    # 5 epochs leave the VAE farther from the data than a second real sample is
+    assert generative["vae"]["energy_distance"] > generative["real_vs_real"]["energy_distance"]
     for family, models in metrics.items():
         for model, values in models.items():
             assert all(isinstance(v, int | float) for v in values.values()), (family, model)
@@ -100,14 +103,16 @@ def test_second_repro_is_a_noop(project: Path) -> None:
 
 
 def _cached_outputs(work: Path) -> list[Path]:
-    """Every output DVC caches (and so pushes), from dvc.yaml."""
-    found = []
-    for stage in yaml.safe_load((work / "dvc.yaml").read_text())["stages"].values():
-        for out in stage.get("outs", []) + stage.get("plots", []) + stage.get("metrics", []):
-            path, options = (out, {}) if isinstance(out, str) else next(iter(out.items()))
-            if options.get("cache", True):
-                found.append(work / path)
-    return found
+    """Every output DVC caches (and so pushes), foreach stages expanded."""
+    from dvc.repo import Repo
+
+    with Repo(str(work)) as repo:
+        return [
+            work / out.def_path
+            for stage in repo.index.stages
+            for out in stage.outs
+            if out.use_cache
+        ]
 
 
 def test_dvc_remote_round_trip(project: Path, tmp_path: Path) -> None:
@@ -132,13 +137,8 @@ def test_dvc_remote_round_trip(project: Path, tmp_path: Path) -> None:
 def test_one_family_params_rerun_only_that_family(project: Path) -> None:
     edit_params(project, clustering={"dbscan_eps": 0.6})
     result = dvc(project, "repro")
-    assert stages_run(result.stdout) == {
-        "check_params",
-        "train@clustering",
-        "evaluate@clustering",
-        "metrics",
-        "report",
-    }
+    # evaluate@clustering does not run: its input (an empty model manifest) is unchanged
+    assert stages_run(result.stdout) == {"check_params", "train@clustering", "metrics", "report"}
     metrics = json.loads((project / "reports/metrics.json").read_text())
     assert metrics["clustering"]["dbscan"]["noise_fraction"] < 0.0434
 

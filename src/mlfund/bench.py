@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+import pandas as pd
+
+from mlfund.config import Params, load_params
 
 # Outputs, caches and environments (relative to the repository): what a cold run must not find.
 _NOT_COPIED = {
@@ -61,7 +63,6 @@ def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 
 def benchmark(repo: Path, repeats: int = 3) -> dict:
-    stages = list(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
     with tempfile.TemporaryDirectory(prefix="mlfund-bench-") as scratch:
         work = copy_workspace(repo, Path(scratch) / "repo")
         env = {**os.environ, "PYTHONPATH": f"{work / 'src'}:{work}"}
@@ -69,7 +70,16 @@ def benchmark(repo: Path, repeats: int = 3) -> dict:
         dvc = [sys.executable, "-m", "dvc"]
         cold = _timed([*dvc, "repro"], work, env)
         noop = [_timed([*dvc, "repro"], work, env) for _ in range(repeats)]
-        # dvc.yaml lists stages in DAG order, so each forced stage finds its inputs.
+        # every stage, foreach groups expanded, in dvc.yaml's order: a DAG order, so each
+        # forced stage finds its inputs
+        listed = subprocess.run(
+            [*dvc, "stage", "list", "--name-only"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        stages = listed.stdout.split()
         per_stage = {
             stage: round(_timed([*dvc, "repro", "--force", "--single-item", stage], work, env), 2)
             for stage in stages
@@ -105,21 +115,17 @@ def mlp_epoch_times(seed: int = 0) -> list[dict]:
     return results
 
 
-def cnn_throughput(repo: Path) -> dict:
-    """Training images/s of our CNN loop vs the curriculum's plain loop, digits, same run.
-
-    Needs the repository's data/split/digits.parquet (run `dvc repro split` first)."""
-    import pandas as pd
+def cnn_throughput(params: Params, digits: pd.DataFrame) -> dict:
+    """Training images/s of our CNN loop vs the curriculum's plain loop, same run, on the
+    digits split table (data/split/digits.parquet)."""
     import torch
 
-    from mlfund.config import load_params
     from mlfund.deep.cnn import digits_config
     from mlfund.deep.cnn_bench import benchmark_training_loops
     from mlfund.deep.device import setup_compute
 
-    params = load_params(repo / "params.yaml")
     p, c = params.cnn, params.compute
-    table = pd.read_parquet(repo / "data/split/digits.parquet")
+    table = digits
     pixels = [f"x{i}" for i in range(64)]
 
     def tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,8 +157,10 @@ def main() -> None:
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--repo", type=Path, default=Path.cwd())
     args = parser.parse_args()
-    result = benchmark(args.repo.resolve())
-    result["cnn_training_loop"] = cnn_throughput(args.repo.resolve())
+    repo = args.repo.resolve()
+    result = benchmark(repo)
+    digits = pd.read_parquet(repo / "data" / "split" / "digits.parquet")  # `dvc repro split`
+    result["cnn_training_loop"] = cnn_throughput(load_params(repo / "params.yaml"), digits)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -1,10 +1,14 @@
 """The errors a stage turns into a one-line message and an exit code, with no traceback.
 
-They sit at the bottom of the library (no imports) so that any stage can catch them all
-without importing torch or MLflow; `stages.common.run_stage` maps them to exit codes.
+They sit at the bottom of the library (they import only the standard library), so that
+any stage can catch them all without importing torch or MLflow; `stages.common.run_stage`
+maps them to exit codes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class MlfundError(Exception):
@@ -35,3 +39,14 @@ class NonFiniteLossError(MlfundError, RuntimeError):
 
 class DataUnavailableError(MlfundError, RuntimeError):
     """A dataset or weights file is missing, or its download failed."""
+
+
+@contextmanager
+def diverging(model: str, key: str, value: object) -> Iterator[None]:
+    """Inside, a NonFiniteLossError gets the model's name and the params key to change."""
+    try:
+        yield
+    except NonFiniteLossError as error:
+        raise NonFiniteLossError(
+            f"{model}: {error} ({key} is {value}); no model was written"
+        ) from None

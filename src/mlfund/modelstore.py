@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import skops.io as sio
-
 Task = Literal["classification", "regression"]
 MANIFEST = "manifest.json"
 # skops refuses to load types it was not told to trust. Ours are scikit-learn's and this
@@ -45,6 +43,8 @@ class ModelCard:
 
 def save_model(model: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    import skops.io as sio  # imported where used: it loads scikit-learn and torch (2 s)
+
     sio.dump(model, path)
 
 
@@ -58,10 +58,14 @@ def trusted_types(untrusted: list[str], source: str) -> list[str]:
 
 def model_trusted_types(model: Any) -> list[str]:
     """What skops needs told to trust in order to reload `model` (for MLflow logging)."""
+    import skops.io as sio
+
     return trusted_types(sio.get_untrusted_types(data=sio.dumps(model)), type(model).__name__)
 
 
 def load_model(path: Path) -> Any:
+    import skops.io as sio
+
     return sio.load(path, trusted=trusted_types(sio.get_untrusted_types(file=path), str(path)))
 
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlfund.errors import MlfundError
+
 if TYPE_CHECKING:
     from mlfund.config import Params
     from mlfund.family import FamilyResult
@@ -156,7 +158,11 @@ FAMILY_LIST: tuple[Family, ...] = tuple(Family(name, **entry) for name, entry in
 NAMES: tuple[str, ...] = tuple(FAMILIES)
 
 
+class UnknownFamily(MlfundError):
+    exit_code = 2
+
+
 def get(name: str) -> Family:
     if name not in FAMILIES:
-        raise KeyError(f"no family {name!r}; the registry has {', '.join(NAMES)}")
+        raise UnknownFamily(f"no family {name!r}; the registry has {', '.join(NAMES)}")
     return Family(name, **FAMILIES[name])

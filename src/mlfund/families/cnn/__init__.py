@@ -23,7 +23,7 @@ import torch
 
 from mlfund.datasets import TARGET
 from mlfund.deep.cnn import cifar10_config, curves, digits_config, fit_cnn, predict
-from mlfund.errors import NonFiniteLossError
+from mlfund.errors import diverging
 from mlfund.families.cnn.cifar10 import label_names, load_cifar10, validation_split
 from mlfund.families.cnn.figures import CAPTIONS, family_figures
 from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
@@ -56,7 +56,7 @@ class ImageTask:
 def run(p: CnnParams, inputs: Inputs, compute: Compute) -> FamilyResult:
     """Train the CNN on `cnn.dataset`; one run, its model and five figures."""
     task = digits(p, inputs) if p.dataset == "digits" else cifar10(p, inputs)
-    try:
+    with diverging(f"cnn/{MODEL}", "cnn.learning_rate", p.learning_rate):
         fitted = fit_cnn(
             task.config,
             task.train,
@@ -70,10 +70,6 @@ def run(p: CnnParams, inputs: Inputs, compute: Compute) -> FamilyResult:
             augment=p.augment,
             flip=p.dataset == "cifar10",  # flipping a digit can change it (2, 5, 7 ...)
         )
-    except NonFiniteLossError as error:
-        raise NonFiniteLossError(
-            f"cnn/{MODEL}: {error} (cnn.learning_rate is {p.learning_rate}); no model was written"
-        ) from None
     model, history = fitted.model, fitted.history
     pred = predict(model, task.test[0], compute, p.batch_size)
     model.cpu()  # figures and saving run on the CPU

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlfund.errors import NonFiniteLossError
+from mlfund.errors import diverging
 from mlfund.families.generative import model as gen
-from mlfund.families.generative.figures import GenerativePanels, six_panel_figure
+from mlfund.families.generative.figures import CAPTIONS, GenerativePanels, six_panel_figure
 from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
 
 if TYPE_CHECKING:
@@ -57,14 +57,9 @@ def run(p: GenerativeParams, inputs: Inputs, compute: Compute) -> FamilyResult:
             scored=False,  # it takes latents, not a split table's rows
         )
 
-    try:
+    with diverging("generative", "generative.learning_rate", p.learning_rate):
         vae, vae_fit = gen.train_vae(data, p, compute)
         gan_fit = gen.train_gan(data, p, compute)
-    except NonFiniteLossError as error:
-        raise NonFiniteLossError(
-            f"generative: {error} (generative.learning_rate is {p.learning_rate}); "
-            "no model was written"
-        ) from error
     # each model's latents come from a generator of their own: the order does not matter
     vae_samples = gen.sample(
         vae_fit.model, p.n_generated, p.latent_dim, p.seed + VAE_DRAW_SEED, compute
@@ -124,5 +119,8 @@ def run(p: GenerativeParams, inputs: Inputs, compute: Compute) -> FamilyResult:
         ),
     ]
     return FamilyResult(
-        runs, figures={"vae_gan_samples": six_panel_figure(panels)}, metrics_table=metrics
+        runs,
+        figures={"vae_gan_samples": six_panel_figure(panels)},
+        captions=CAPTIONS,
+        metrics_table=metrics,
     )

@@ -10,6 +10,11 @@ import numpy as np
 
 from mlfund.figures import new_figure
 
+CAPTIONS = {
+    "vae_gan_samples": "VAE and GAN on two Gaussian clusters: data, reconstructions, samples, "
+    "latent space and losses, with the measured sample quality.",
+}
+
 
 @dataclass(frozen=True)
 class GenerativePanels:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlfund.datasets import TARGET
-from mlfund.errors import NonFiniteLossError
-from mlfund.families.mlp.figures import BoundaryPanel, comparison_figure
+from mlfund.errors import diverging
+from mlfund.families.mlp.figures import CAPTIONS, BoundaryPanel, comparison_figure
 from mlfund.families.mlp.model import accuracy, numpy_mlp, positive_probability, train_mlp
 from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows
 
@@ -48,7 +48,7 @@ def run(s: MlpSection, inputs: Inputs, compute: Compute) -> FamilyResult:
         model_run, figure = train_one(s, dataset, inputs.split(dataset), compute)
         runs.append(model_run)
         figures[f"comparison_{dataset}"] = figure
-    return FamilyResult(runs, figures=figures)
+    return FamilyResult(runs, figures=figures, captions=CAPTIONS)
 
 
 def train_one(
@@ -57,12 +57,8 @@ def train_one(
     p, m = s.mlp, s.numpy_mlp
     x, train, test = data.features, data.train, data.test
     name = f"mlp_{dataset}"
-    try:
+    with diverging(f"mlp/{name}", "mlp.learning_rate", p.learning_rate):
         fitted = train_mlp(p, train[x], train[TARGET], compute)
-    except NonFiniteLossError as error:
-        raise NonFiniteLossError(
-            f"mlp/{name}: {error} (mlp.learning_rate is {p.learning_rate}); no model was written"
-        ) from error
     reference = numpy_mlp(m, s.numpy_seed, train[x].to_numpy(), train[TARGET].to_numpy())
     numpy_test_accuracy = float(reference.score(test[x].to_numpy(), test[TARGET]))
     metrics = {

@@ -11,6 +11,12 @@ import numpy as np
 
 from mlfund.figures import new_figure
 
+CAPTIONS = {
+    "comparison_classification_2d": "PyTorch MLP vs the from-scratch NumPy MLP: loss curves "
+    "and decision boundaries (linearly separable set).",
+    "comparison_circles": "The same comparison on circles.",
+}
+
 
 @dataclass(frozen=True)
 class BoundaryPanel:

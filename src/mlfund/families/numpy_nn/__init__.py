@@ -31,17 +31,6 @@ from mlfund.report import Paragraph, Table
 
 Metrics = dict[str, dict[str, float]]
 
-CAPTIONS = {
-    "activations": "Activation functions (solid) and their derivatives (dashed).",
-    "losses": "Loss functions and their gradients.",
-    "xor": "The 2-3-1 network learning XOR: loss curve and decision surface.",
-    "mlp": "The from-scratch MLP on the linearly separable and circles datasets.",
-    "optimizers": "SGD, momentum (EMA), heavy ball and Adam on the curriculum's problem.",
-    "batch_variants": "Batch vs mini-batch vs stochastic descent, with measured costs.",
-    "geometry": "Learning rates on a quadratic valley: paths, convergence, divergence.",
-    "vanishing": "Per-layer gradient norms of a 10-layer net: sigmoid vs ReLU vs skips.",
-}
-
 
 class GradientCheckError(MlfundError, ArithmeticError):
     """Backprop's gradients disagree with finite differences beyond the tolerance."""
@@ -82,7 +71,7 @@ def run(p: NumpyNNParams, inputs: Inputs, compute: None = None) -> FamilyResult:
         [r for study in studies for r in study.runs],
         figures={name: f for study in studies for name, f in study.figures.items()},
         extras={"backprop_trace": trace},
-        captions=CAPTIONS,
+        captions=figures.CAPTIONS,
         notes=[
             Paragraph(
                 "One backpropagation step of the 2-3-1 sigmoid network on XOR, "

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlfund.datasets import TARGET
-from mlfund.errors import NonFiniteLossError
+from mlfund.errors import diverging
 from mlfund.families.rnn.figures import (
+    CAPTIONS,
     SequenceResult,
     curves_and_predictions_figure,
     mse_comparison_figure,
@@ -53,13 +54,8 @@ def run(s: RnnSection, inputs: Inputs, compute: Compute) -> FamilyResult:
     shown_targets = test[TARGET].to_numpy()[:SHOWN_WINDOWS]
     runs, results, scores = [], {}, {}
     for cell in CELLS:
-        try:
+        with diverging(f"rnn/{cell}", "rnn.learning_rate", p.learning_rate):
             fitted = train_cell(cell, p, (train[x], train[TARGET]), (val[x], val[TARGET]), compute)
-        except NonFiniteLossError as error:
-            raise NonFiniteLossError(
-                f"rnn/{cell}: {error} (rnn.learning_rate is {p.learning_rate}); "
-                "no model was written"
-            ) from error
         history = fitted.history
         metrics = {
             "val_mse": history.val_loss[history.best_epoch],
@@ -100,5 +96,6 @@ def run(s: RnnSection, inputs: Inputs, compute: Compute) -> FamilyResult:
     return FamilyResult(
         [*runs, comparison],
         figures=figures,
+        captions=CAPTIONS,
         metrics_table={r.name: r.metrics for r in runs},
     )

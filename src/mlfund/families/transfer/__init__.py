@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from mlfund.datasets import TARGET
 from mlfund.deep.cnn import accuracy, augmentation, curves, digits_config, fit_cnn, predict
 from mlfund.deep.training import count_parameters, train_model
-from mlfund.errors import NonFiniteLossError
+from mlfund.errors import diverging
 from mlfund.families.transfer.figures import CAPTIONS, strategies_figure
 from mlfund.families.transfer.model import (
     DIGITS_PIXEL_MAX,
@@ -84,15 +84,12 @@ def run(s: TransferSection, inputs: Inputs, compute: Compute) -> FamilyResult:
     keep the best transferred one; one run each, plus `best`."""
     p = s.transfer
     try:
-        made = tasks(inputs.split(DATASET), list(p.source_classes), p.labels_per_class, p.seed)
-        pretrained = backbone(s, made, compute)
-        runs, results, models = compare(s, pretrained.net, made, compute)
+        with diverging("transfer", "transfer.learning_rate", p.learning_rate):
+            made = tasks(inputs.split(DATASET), list(p.source_classes), p.labels_per_class, p.seed)
+            pretrained = backbone(s, made, compute)
+            runs, results, models = compare(s, pretrained.net, made, compute)
     except TransferError as error:
         raise TransferError(f"transfer: {error}") from None
-    except NonFiniteLossError as error:
-        raise NonFiniteLossError(
-            f"transfer: {error} (transfer.learning_rate is {p.learning_rate}); no model was written"
-        ) from None
     if pretrained.run is not None:
         runs.insert(0, pretrained.run)
         results = {pretrained.run.name: pretrained.run.metrics, **results}

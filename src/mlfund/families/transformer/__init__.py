@@ -21,9 +21,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from mlfund.config import SplitSpec
-from mlfund.errors import NonFiniteLossError
+from mlfund.errors import diverging
 from mlfund.families.transformer.corpus import load_newsgroups, make_corpus
-from mlfund.families.transformer.figures import attention_figure
+from mlfund.families.transformer.figures import CAPTIONS, attention_figure
 from mlfund.families.transformer.model import WordTokenizer, accuracy, train_text_classifier
 from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
 from mlfund.splitting import three_way_split
@@ -68,15 +68,10 @@ def run(p: TransformerParams, inputs: Inputs, compute: Compute) -> FamilyResult:
         "n_classes": n_classes,
         "dropout": p.dropout,
     }
-    try:
+    with diverging("transformer", "transformer.learning_rate", p.learning_rate):
         fitted = train_text_classifier(
             config, p, (ids["train"], y["train"]), (ids["val"], y["val"]), compute
         )
-    except NonFiniteLossError as error:
-        raise NonFiniteLossError(
-            f"transformer: {error} (transformer.learning_rate is {p.learning_rate}); "
-            "no model was written"
-        ) from error
     model, history = fitted.model, fitted.history
     metrics = {
         "test_accuracy": accuracy(model, ids["test"], y["test"], compute),
@@ -130,5 +125,6 @@ def run(p: TransformerParams, inputs: Inputs, compute: Compute) -> FamilyResult:
     return FamilyResult(
         [transformer, tfidf],
         figures={"attention": figure},
+        captions=CAPTIONS,
         extras={"model": {"config": config, "vocabulary": tokenizer.vocabulary}},
     )

@@ -8,6 +8,11 @@ import torch
 from mlfund.families.transformer.model import PAD_ID, TextClassificationTransformer, WordTokenizer
 from mlfund.figures import new_figure
 
+CAPTIONS = {
+    "attention": "Attention of the text transformer on test sentences: one head, and all heads "
+    "averaged.",
+}
+
 
 def attention_figure(
     model: TextClassificationTransformer,

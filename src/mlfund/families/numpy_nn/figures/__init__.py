@@ -19,7 +19,19 @@ from mlfund.families.numpy_nn.figures.functions import (
 from mlfund.families.numpy_nn.figures.mlp import MlpResult, fit_mlp_experiment, mlp_figure
 from mlfund.families.numpy_nn.figures.vanishing import vanishing_figure
 
+CAPTIONS = {
+    "activations": "Activation functions (solid) and their derivatives (dashed).",
+    "losses": "Loss functions and their gradients.",
+    "xor": "The 2-3-1 network learning XOR: loss curve and decision surface.",
+    "mlp": "The from-scratch MLP on the linearly separable and circles datasets.",
+    "optimizers": "SGD, momentum (EMA), heavy ball and Adam on the curriculum's problem.",
+    "batch_variants": "Batch vs mini-batch vs stochastic descent, with measured costs.",
+    "geometry": "Learning rates on a quadratic valley: paths, convergence, divergence.",
+    "vanishing": "Per-layer gradient norms of a 10-layer net: sigmoid vs ReLU vs skips.",
+}
+
 __all__ = [
+    "CAPTIONS",
     "MlpResult",
     "activations_figure",
     "batch_variants_figure",
