@@ -9,8 +9,8 @@ with parameter values, so it never re-runs anything downstream by itself.
 from __future__ import annotations
 
 from mlfund import preflight
-from mlfund.config import Params
-from mlfund.errors import ParamsError
+from mlfund.core.config import Params
+from mlfund.core.errors import ParamsError
 from stages.common import PARAMS_FILE, REPORTS, run_stage, write_json
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from mlfund.config import Params, load_params
-from mlfund.errors import MlfundError, ParamsError
+from mlfund.core.config import Params, load_params
+from mlfund.core.errors import MlfundError, ParamsError
 
 # Data and outputs live in the checkout this code runs from (a queued `dvc exp run` runs in
 # a temporary copy). The MLflow store lives at DVC_ROOT when DVC sets it, which for queued

@@ -8,7 +8,7 @@ so the pipeline stays offline.
 
 from __future__ import annotations
 
-from mlfund.config import Params
+from mlfund.core.config import Params
 from stages.common import DOWNLOADS, log, run_stage
 
 FOLDER = DOWNLOADS / "cifar10"

@@ -12,17 +12,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mlfund import registry
-from mlfund.config import Params
-from mlfund.modelstore import ModelCard, load_card_model, read_manifest
+from mlfund.core import registry
+from mlfund.core.config import Params
+from mlfund.core.modelstore import ModelCard, load_card_model, read_manifest
 from stages.common import MODELS, REPORTS, TRACKING_ROOT, log, run_stage, write_json
 from stages.family_io import split_table
 
 
 def score(family: str, cards: list[ModelCard], out: Path, params: Params) -> dict:
+    from mlfund.core.splitting import rows_of
+    from mlfund.core.tracking import connect, log_test_metrics
     from mlfund.evaluation import evaluate_model
-    from mlfund.splitting import rows_of
-    from mlfund.tracking import connect, log_test_metrics
 
     tracking = connect(TRACKING_ROOT, params.tracking.on_unreachable)
     scores = {}

@@ -1,6 +1,6 @@
 """The I/O of the family stages, train@<family> and evaluate@<family>.
 
-A family's `run` is pure (`mlfund.family`); this module hands it its inputs and compute,
+A family's `run` is pure (`mlfund.core.family`); this module hands it its inputs and compute,
 then writes what it returned: figures, plot tables, models with their manifest, the
 train-side metrics and report notes, and one MLflow run per `ModelRun`.
 """
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlfund.config import Params
-from mlfund.family import FamilyResult, SavedModel, SplitRows
+from mlfund.core.config import Params
+from mlfund.core.family import FamilyResult, SavedModel, SplitRows
 from stages.common import (
     DOWNLOADS,
     MODELS,
@@ -27,9 +27,9 @@ from stages.common import (
 )
 
 if TYPE_CHECKING:  # imported where used: torch, skops and MLflow cost seconds at start-up
+    from mlfund.core.modelstore import ModelCard
+    from mlfund.core.tracking import Run, Tracker
     from mlfund.deep.device import Compute
-    from mlfund.modelstore import ModelCard
-    from mlfund.tracking import Run, Tracker
 
 
 class FamilyOutputs:
@@ -51,15 +51,15 @@ def split_table(dataset: str) -> pd.DataFrame:
 
 
 def load_split(dataset: str) -> SplitRows:
-    from mlfund.datasets import feature_columns
-    from mlfund.splitting import rows_of
+    from mlfund.core.datasets import feature_columns
+    from mlfund.core.splitting import rows_of
 
     table = split_table(dataset)
     return SplitRows(feature_columns(table), *(rows_of(table, s) for s in ("train", "val", "test")))
 
 
 def tracker(family: str, params: Params) -> Tracker:
-    from mlfund.tracking import Tracker
+    from mlfund.core.tracking import Tracker
 
     return Tracker(TRACKING_ROOT, family, params.tracking.on_unreachable)
 
@@ -96,8 +96,8 @@ def write_result(result: FamilyResult, out: FamilyOutputs, track: Tracker) -> No
 
     Models are saved only after the whole family trained, so a failed run leaves none.
     """
-    from mlfund.figures import save_figure
-    from mlfund.modelstore import write_manifest
+    from mlfund.core.figures import save_figure
+    from mlfund.core.modelstore import write_manifest
 
     figures = {
         name: save_figure(figure, out.figure(name)) for name, figure in result.figures.items()
@@ -139,7 +139,7 @@ def save_logged(
     scikit-learn models go to skops files; torch modules to a state_dict (written
     atomically) that `builder(**config)` rebuilds, and to MLflow as pt2.
     """
-    from mlfund.modelstore import ModelCard, save_model
+    from mlfund.core.modelstore import ModelCard, save_model
 
     features = saved.features
     if saved.is_torch:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlfund.config import Params
-from mlfund.feature_engineering import engineer_salary_features
+from mlfund.core.config import Params
+from mlfund.core.feature_engineering import engineer_salary_features
 from stages.common import FEATURES, RAW, log, read_table, run_stage, write_table
 
 

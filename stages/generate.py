@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlfund.config import Params
-from mlfund.datasets import make_all
+from mlfund.core.config import Params
+from mlfund.core.datasets import make_all
 from stages.common import RAW, log, run_stage, write_table
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mlfund import report
-from mlfund.config import Params
-from mlfund.registry import NAMES
+from mlfund.core import report
+from mlfund.core.config import Params
+from mlfund.core.registry import NAMES
 from stages.common import REPORTS, read_json, run_stage
 
 TITLE = "Machine Learning Fundamentals: pipeline report"

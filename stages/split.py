@@ -6,10 +6,10 @@ curriculum does, and read data/raw directly.
 
 from __future__ import annotations
 
-from mlfund.config import Params
-from mlfund.datasets import TARGET
-from mlfund.feature_engineering import TARGET as SALARY_TARGET
-from mlfund.splitting import SPLIT_COLUMN, with_split
+from mlfund.core.config import Params
+from mlfund.core.datasets import TARGET
+from mlfund.core.feature_engineering import TARGET as SALARY_TARGET
+from mlfund.core.splitting import SPLIT_COLUMN, with_split
 from stages.common import FEATURES, RAW, SPLIT, log, read_table, run_stage, write_table
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from mlfund import registry
-from mlfund.config import Params
+from mlfund.core import registry
+from mlfund.core.config import Params
 from stages.common import run_stage
 from stages.family_io import FamilyOutputs, StageInputs, family_compute, tracker, write_result
 

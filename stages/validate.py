@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from mlfund.config import Params
+from mlfund.core.config import Params
 from mlfund.validation import DATASETS, validate_datasets
 from stages.common import RAW, VALIDATION, log, read_table, run_stage, write_json
 

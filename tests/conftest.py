@@ -9,13 +9,27 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from mlfund.config import Params, load_params
-from mlfund.datasets import TARGET, feature_columns, make_all
-from mlfund.family import SplitRows
-from mlfund.splitting import rows_of
+from mlfund.core.config import Params, load_params
+from mlfund.core.datasets import TARGET, feature_columns, make_all
+from mlfund.core.family import SplitRows
+from mlfund.core.splitting import rows_of
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = ROOT / "params.yaml"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tests train tiny models, where two cores' worth of torch, OpenMP and BLAS threads
+    only fight each other (a CNN test: 20 s with two threads, 1 s with one). The stages
+    that tests start as subprocesses keep their own `compute.threads`."""
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")  # imported while collecting the test modules
+    if torch is not None:
+        torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +50,7 @@ def close_figures():
 
 
 class FrameInputs:
-    """`mlfund.family.Inputs` over in-memory tables: what family tests hand to `run`.
+    """`mlfund.core.family.Inputs` over in-memory tables: what family tests hand to `run`.
 
     `split` maps a dataset to a table with a `split` column (as data/split holds), `raw`
     to a whole table, `folders` to a directory (CIFAR-10's batches).
@@ -65,9 +79,9 @@ class FrameInputs:
 @pytest.fixture(scope="session")
 def split_tables(params: Params, datasets: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Every supervised dataset split as the split stage does it (salary featurized first)."""
-    from mlfund.feature_engineering import TARGET as SALARY_TARGET
-    from mlfund.feature_engineering import engineer_salary_features
-    from mlfund.splitting import with_split
+    from mlfund.core.feature_engineering import TARGET as SALARY_TARGET
+    from mlfund.core.feature_engineering import engineer_salary_features
+    from mlfund.core.splitting import with_split
 
     f = params.featurize
     tables = {}

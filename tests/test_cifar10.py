@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlfund import registry
+from mlfund.core import registry
 from mlfund.deep.cnn import predict
 from mlfund.deep.device import setup_compute
 from mlfund.deep.predictor import build

@@ -1,4 +1,4 @@
-"""mlfund.compare over a small store of fake runs tagged the way mlfund.tracking tags them."""
+"""mlfund.compare over a small store of fake runs tagged the way mlfund.core.tracking tags them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlfund.compare import Best, best_runs, main, render
-from mlfund.registry import FAMILY_LIST
+from mlfund.core.registry import FAMILY_LIST
 
 NAMES = [family.name for family in FAMILY_LIST]
 
@@ -56,7 +56,7 @@ RUNS = [
 
 
 def _log(uri: str, runs: list[FakeRun]) -> dict[tuple[str, str, str], str]:
-    """Runs named and tagged like mlfund.tracking; returns (family, model, exp) -> run id."""
+    """Runs named and tagged like mlfund.core.tracking; returns (family, model, exp) -> run id."""
     import mlflow
     from mlflow.entities import Metric
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mlfund import preflight
-from mlfund.config import Params, ParamsError, load_params, parse_params
+from mlfund.core.config import Params, ParamsError, load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILE = ROOT / "params.yaml"

@@ -13,12 +13,12 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.metrics import mean_squared_error
 
-from mlfund.config import Params
-from mlfund.datasets import TARGET, feature_columns
+from mlfund.core.config import Params
+from mlfund.core.datasets import TARGET, feature_columns
+from mlfund.core.splitting import rows_of, with_split
 from mlfund.evaluation import evaluate_model
 from mlfund.families import clustering, embedding, linear
 from mlfund.families import regularization as reg
-from mlfund.splitting import rows_of, with_split
 
 EXACT = 1e-9
 ILL_CONDITIONED = 1e-6  # degree 15, and degree 9 with alpha 0

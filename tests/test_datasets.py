@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlfund.config import Params
-from mlfund.datasets import (
+from mlfund.core.config import Params
+from mlfund.core.datasets import (
     EDUCATION_LEVELS,
     feature_columns,
     make_all,

@@ -66,7 +66,7 @@ def test_the_trace_sees_the_library(traced: dict) -> None:
     found, _, _ = traced["train@clustering"]
     assert {
         "src/mlfund/families/clustering/__init__.py",
-        "src/mlfund/config.py",
+        "src/mlfund/core/config.py",
         "data/raw/blobs.parquet",
         "params.yaml",
     } <= found.reads
@@ -78,7 +78,7 @@ def test_the_trace_sees_the_library(traced: dict) -> None:
     ("stage", "dep"),
     [
         ("train@clustering", "src/mlfund/families/clustering"),
-        ("train@linear", "src/mlfund/splitting.py"),
+        ("train@linear", "src/mlfund/core/splitting.py"),
         ("split", "data/features"),
         ("evaluate@cnn", "models/cnn"),
         ("report", "reports/figures"),

@@ -17,9 +17,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from mlfund import report
-from mlfund.evaluation import evaluate_model, merge_metrics
-from mlfund.modelstore import (
+from mlfund.core import report
+from mlfund.core.modelstore import (
     MANIFEST,
     ModelCard,
     load_model,
@@ -29,6 +28,7 @@ from mlfund.modelstore import (
     trusted_types,
     write_manifest,
 )
+from mlfund.evaluation import evaluate_model, merge_metrics
 
 
 @pytest.fixture(scope="module")

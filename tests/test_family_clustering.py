@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.cluster import DBSCAN
 
-from mlfund import registry
-from mlfund.config import Params
-from mlfund.datasets import TARGET, feature_columns
+from mlfund.core import registry
+from mlfund.core.config import Params
+from mlfund.core.datasets import TARGET, feature_columns
 from mlfund.families import clustering
 
 pytestmark = pytest.mark.usefixtures("close_figures")

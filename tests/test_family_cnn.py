@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mlfund import registry
+from mlfund.core import registry
+from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.cnn import predict
 from mlfund.deep.device import setup_compute
 from mlfund.deep.predictor import build
 from mlfund.deep.training import History
-from mlfund.errors import NonFiniteLossError
 from mlfund.families.cnn import figures as figs
 from tests.conftest import FrameInputs
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from mlfund import registry
-from mlfund.datasets import feature_columns
+from mlfund.core import registry
+from mlfund.core.datasets import feature_columns
 from tests.conftest import FrameInputs
 
 pytestmark = pytest.mark.usefixtures("close_figures")

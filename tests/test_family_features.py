@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlfund import registry
-from mlfund.feature_engineering import model_columns
+from mlfund.core import registry
+from mlfund.core.feature_engineering import model_columns
 
 pytestmark = pytest.mark.usefixtures("close_figures")
 

@@ -12,11 +12,11 @@ import pytest
 import scipy.stats
 import torch
 
-from mlfund import registry
-from mlfund.config import Params
+from mlfund.core import registry
+from mlfund.core.config import Params
+from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.device import Compute
 from mlfund.deep.predictor import build
-from mlfund.errors import NonFiniteLossError
 from mlfund.families.generative import model as gen
 from tests.conftest import FrameInputs
 

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from mlfund.family import FamilyResult, ModelRun, SavedModel
-from mlfund.figures import new_figure
-from mlfund.modelstore import load_card_model, read_manifest
-from mlfund.report import Paragraph, Table
-from mlfund.tracking import OfflineRun
+from mlfund.core.family import FamilyResult, ModelRun, SavedModel
+from mlfund.core.figures import new_figure
+from mlfund.core.modelstore import load_card_model, read_manifest
+from mlfund.core.report import Paragraph, Table
+from mlfund.core.tracking import OfflineRun
 from stages.family_io import FamilyOutputs, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

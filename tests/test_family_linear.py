@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.figure
 import pytest
 
-from mlfund import registry
+from mlfund.core import registry
 from mlfund.evaluation import evaluate_model
 
 pytestmark = pytest.mark.usefixtures("close_figures")

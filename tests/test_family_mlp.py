@@ -14,13 +14,13 @@ import pytest
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from mlfund import registry
-from mlfund.config import Params
-from mlfund.datasets import TARGET
+from mlfund.core import registry
+from mlfund.core.config import Params
+from mlfund.core.datasets import TARGET
+from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.device import Compute
 from mlfund.deep.predictor import TorchPredictor, build
 from mlfund.deep.training import count_parameters
-from mlfund.errors import NonFiniteLossError
 from mlfund.families.mlp import MlpSection
 from mlfund.families.mlp.model import accuracy, build_mlp, positive_probability, train_mlp
 

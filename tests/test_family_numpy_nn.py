@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from mlfund import registry
-from mlfund.config import NumpyNNParams, Params
+from mlfund.core import registry
+from mlfund.core.config import NumpyNNParams, Params
+from mlfund.core.report import Paragraph, Table
 from mlfund.families.numpy_nn import GradientCheckError
-from mlfund.report import Paragraph, Table
 
 FIGURES = {"activations", "losses", "xor", "mlp", "optimizers", "batch_variants", "geometry"}
 

@@ -11,11 +11,11 @@ import pytest
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import mean_squared_error
 
-from mlfund import registry
-from mlfund.config import LogSpace
-from mlfund.datasets import TARGET
+from mlfund.core import registry
+from mlfund.core.config import LogSpace
+from mlfund.core.datasets import TARGET
+from mlfund.core.figures import number_slug
 from mlfund.families import regularization as reg
-from mlfund.figures import number_slug
 
 pytestmark = pytest.mark.usefixtures("close_figures")
 

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import torch
 
-from mlfund import registry
-from mlfund.config import Params
-from mlfund.datasets import TARGET
+from mlfund.core import registry
+from mlfund.core.config import Params
+from mlfund.core.datasets import TARGET
+from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.device import Compute
 from mlfund.deep.predictor import TorchPredictor, build
 from mlfund.deep.training import train_model
-from mlfund.errors import NonFiniteLossError
 from mlfund.families.rnn import RnnSection
 from mlfund.families.rnn.model import CELLS, build_sequence_model, mse, predict, train_cell
 from tests.conftest import FrameInputs

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from mlfund import registry
+from mlfund.core import registry
+from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.cnn import build_cnn, digits_config
 from mlfund.deep.device import setup_compute
 from mlfund.deep.predictor import build
 from mlfund.deep.training import count_parameters, train_model
-from mlfund.errors import NonFiniteLossError
 from mlfund.families.transfer import best_strategy
 from mlfund.families.transfer.model import (
     LR_DECAY,

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from mlfund import registry
-from mlfund.config import Params
+from mlfund.core import registry
+from mlfund.core.config import Params
+from mlfund.core.errors import DataUnavailableError, NonFiniteLossError
 from mlfund.deep.device import Compute
 from mlfund.deep.predictor import build
-from mlfund.errors import DataUnavailableError, NonFiniteLossError
 from mlfund.families.transformer.corpus import DatasetUnavailableError, load_newsgroups, make_corpus
 from mlfund.families.transformer.figures import attention_figure
 from mlfund.families.transformer.model import (

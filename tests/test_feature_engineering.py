@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlfund.config import Params
-from mlfund.feature_engineering import (
+from mlfund.core.config import Params
+from mlfund.core.feature_engineering import (
     EDUCATION_DUMMIES,
     engineer_salary_features,
     model_columns,

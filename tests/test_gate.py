@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlfund import git
+from mlfund.core import git
 from mlfund.gate import (
     Rule,
     RulesError,

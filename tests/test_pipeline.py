@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlfund.registry import NAMES as FAMILIES
+from mlfund.core.registry import NAMES as FAMILIES
 from tests.e2e import dvc, edit_params, run, stages_run
 
 pytestmark = pytest.mark.e2e

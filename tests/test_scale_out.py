@@ -120,7 +120,7 @@ def _predict(project: Path, model_id: str, payload: dict, tmp_path: Path) -> lis
 
 
 def test_logged_models_answer_mlflow_models_predict(project: Path, tmp_path: Path) -> None:
-    from mlfund.modelstore import load_card_model, read_manifest
+    from mlfund.core.modelstore import load_card_model, read_manifest
 
     rows = np.array([[0.5, -1.0], [2.0, 1.0], [-1.5, 0.3], [0.0, 0.0]])
     for family, name, payload in [
@@ -230,7 +230,7 @@ def tracking_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     uri = f"http://127.0.0.1:{port}"
     try:
-        from mlfund.tracking import TrackingUnavailable, check_server
+        from mlfund.core.tracking import TrackingUnavailable, check_server
 
         deadline = time.monotonic() + 90
         while True:

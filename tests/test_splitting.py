@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from mlfund.config import Params, SplitSpec
-from mlfund.datasets import feature_columns
-from mlfund.splitting import SPLIT_COLUMN, rows_of, three_way_split, with_split
+from mlfund.core.config import Params, SplitSpec
+from mlfund.core.datasets import feature_columns
+from mlfund.core.splitting import SPLIT_COLUMN, rows_of, three_way_split, with_split
 
 SIXTY_TWENTY_TWENTY = SplitSpec(test_size=0.2, val_size=0.2, shuffle=True, stratify=False, seed=42)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlfund.tracking import (
+from mlfund.core.tracking import (
     OfflineRun,
     Tracker,
     TrackingUnavailable,
@@ -49,7 +49,7 @@ def test_unreachable_server_fails_fast_naming_the_uri(dead_server: str, tmp_path
 def test_warn_opt_out_trains_untracked(
     dead_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="mlfund.tracking"):
+    with caplog.at_level(logging.WARNING, logger="mlfund.core.tracking"):
         track = Tracker(tmp_path, "linear", on_unreachable="warn")
     assert not track.enabled
     assert dead_server in caplog.text

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlfund.config import DataParams, load_params
-from mlfund.datasets import make_all, make_blob_clusters
+from mlfund.core.config import DataParams, load_params
+from mlfund.core.datasets import make_all, make_blob_clusters
 from mlfund.validation import (
     DATASETS,
     DatasetValidation,

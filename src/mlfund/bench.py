@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlfund.config import Params, load_params
+from mlfund.core.config import Params, load_params
 
 # Outputs, caches and environments (relative to the repository): what a cold run must not find.
 _NOT_COPIED = {

@@ -2,7 +2,7 @@
 
 `dvc exp show` compares experiments by their metric files, one experiment per row; the
 MLflow store keeps every training run of every experiment (queued `dvc exp run` copies
-log into the workspace store, see mlfund.tracking). This answers the question neither
+log into the workspace store, see mlfund.core.tracking). This answers the question neither
 tool answers on its own: for each family, which run scored best on the family's primary
 metric, in which DVC experiment and at which commit, out of how many runs.
 
@@ -11,7 +11,7 @@ metric, in which DVC experiment and at which commit, out of how many runs.
 Only finished, non-deleted runs count; runs without the family's primary metric (a
 family's comparison or summary runs, a regression model in a family judged by accuracy)
 are skipped. Ties go to the most recent run. The families, their primary metrics and
-which way is better come from the family registry (mlfund.registry).
+which way is better come from the family registry (mlfund.core.registry).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlfund import git
-from mlfund.registry import FAMILY_LIST, Family
-from mlfund.tracking import TrackingUnavailable, check_server, sqlite_path, tracking_uri
+from mlfund.core import git
+from mlfund.core.registry import FAMILY_LIST, Family
+from mlfund.core.tracking import TrackingUnavailable, check_server, sqlite_path, tracking_uri
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from mlfund.modelstore import Task
+from mlfund.core.modelstore import Task
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlfund import git
-from mlfund.config import error_lines
+from mlfund.core import git
+from mlfund.core.config import error_lines
 
 RULES_FILE = "gate.yaml"  # default rules, at the repository root
 

@@ -1,14 +1,14 @@
 """Checks of params.yaml beyond its schema, run by check_params before any output is lost.
 
-The schema (`mlfund.config`) knows types and ranges of single keys; these checks need the
+The schema (`mlfund.core.config`) knows types and ranges of single keys; these checks need the
 library's own facts, such as how many engineered features exist. DVC deletes a stage's
 outputs before running it, so whatever can be known before training is checked here.
 """
 
 from __future__ import annotations
 
-from mlfund.config import Params
-from mlfund.feature_engineering import model_columns
+from mlfund.core.config import Params
+from mlfund.core.feature_engineering import model_columns
 
 
 def problems(params: Params) -> list[str]:

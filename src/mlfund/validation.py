@@ -1,4 +1,4 @@
-"""Great Expectations suites for every dataset of `mlfund.datasets`, and a runner for them.
+"""Great Expectations suites for every dataset of `mlfund.core.datasets`, and a runner for them.
 
 Expected values (row counts, feature counts, label sets) come from `DataParams`, so a change
 of params.yaml moves the expectations with it. great_expectations is imported inside the
@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlfund.datasets import EDUCATION_LEVELS, TARGET
+from mlfund.core.datasets import EDUCATION_LEVELS, TARGET
 
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.data_context import AbstractDataContext
     from great_expectations.expectations import Expectation
 
-    from mlfund.config import DataParams
+    from mlfund.core.config import DataParams
 
 # scikit-learn's digits ship fixed: 8x8 images with pixel intensities 0..16, ten classes.
 DIGITS_FEATURES = 64

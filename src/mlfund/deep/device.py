@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlfund.errors import DeviceError
+from mlfund.core.errors import DeviceError
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.device import Compute, seeded
-from mlfund.errors import NonFiniteLossError
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -14,10 +14,10 @@ from sklearn.base import ClusterMixin
 from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from mlfund.config import ClusteringParams
-from mlfund.datasets import TARGET, feature_columns
+from mlfund.core.config import ClusteringParams
+from mlfund.core.datasets import TARGET, feature_columns
+from mlfund.core.family import FamilyResult, Inputs, ModelRun
 from mlfund.families.clustering.figures import CAPTIONS, clusters_figure
-from mlfund.family import FamilyResult, Inputs, ModelRun
 
 NOISE = -1  # DBSCAN's label for points in no cluster
 

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.cluster import DBSCAN, KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 
 if TYPE_CHECKING:
     from mlfund.families.clustering import Clustering

@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mlfund.datasets import TARGET
+from mlfund.core.datasets import TARGET
+from mlfund.core.errors import diverging
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
 from mlfund.deep.cnn import cifar10_config, curves, digits_config, fit_cnn, predict
-from mlfund.errors import diverging
 from mlfund.families.cnn.cifar10 import label_names, load_cifar10, validation_split
 from mlfund.families.cnn.figures import CAPTIONS, family_figures
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
 
 if TYPE_CHECKING:
-    from mlfund.config import CnnParams
+    from mlfund.core.config import CnnParams
     from mlfund.deep.device import Compute
 
 MODEL = "simple_cnn"

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from matplotlib.patches import Rectangle
 from sklearn.metrics import confusion_matrix
 
+from mlfund.core.figures import new_figure
 from mlfund.deep.cnn import SimpleCNN
 from mlfund.deep.training import History
-from mlfund.figures import new_figure
 
 # The curriculum's hand-made kernels: a Laplacian-style edge detector and a 3x3 box blur.
 EDGE_KERNEL = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -1.0]])

@@ -13,10 +13,10 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE, trustworthiness
 
-from mlfund.config import EmbeddingParams
-from mlfund.datasets import TARGET, feature_columns
+from mlfund.core.config import EmbeddingParams
+from mlfund.core.datasets import TARGET, feature_columns
+from mlfund.core.family import FamilyResult, Inputs, ModelRun
 from mlfund.families.embedding.figures import CAPTIONS, projections_figure, variance_figure
-from mlfund.family import FamilyResult, Inputs, ModelRun
 
 NEIGHBOURS = 5  # k of the trustworthiness scores
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import matplotlib.figure
 import numpy as np
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 
 if TYPE_CHECKING:
     from mlfund.families.embedding import Embeddings

@@ -16,11 +16,11 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlfund.config import FeaturesParams
+from mlfund.core.config import FeaturesParams
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
+from mlfund.core.feature_engineering import TARGET, model_columns
+from mlfund.core.report import Paragraph
 from mlfund.families.features.figures import CAPTIONS, comparison_figure, engineering_figure
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
-from mlfund.feature_engineering import TARGET, model_columns
-from mlfund.report import Paragraph
 
 
 @dataclass(frozen=True)

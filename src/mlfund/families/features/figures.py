@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 
 if TYPE_CHECKING:
     from mlfund.families.features import Selection

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlfund.errors import diverging
+from mlfund.core.errors import diverging
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
 from mlfund.families.generative import model as gen
 from mlfund.families.generative.figures import CAPTIONS, GenerativePanels, six_panel_figure
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
 
 if TYPE_CHECKING:
-    from mlfund.config import GenerativeParams
+    from mlfund.core.config import GenerativeParams
     from mlfund.deep.device import Compute
 
 DATASET = "two_gaussian_clusters"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import matplotlib.figure
 import numpy as np
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 
 CAPTIONS = {
     "vae_gan_samples": "VAE and GAN on two Gaussian clusters: data, reconstructions, samples, "

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.device import Compute, seeded
-from mlfund.errors import NonFiniteLossError
 
 CENTRES = np.array([[2.0, 2.0], [-2.0, -2.0]])  # the curriculum's cluster means
 CLUSTER_VARIANCE = 0.5  # per coordinate, as the curriculum
@@ -41,7 +41,7 @@ GAN_BETAS = (0.5, 0.999)  # the usual Adam betas for GANs (DCGAN)
 GAN_LEARNING_RATE = 2e-4  # the curriculum's; 1e-3 (the VAE's) unbalanced the modes on some seeds
 
 if TYPE_CHECKING:
-    from mlfund.config import GenerativeParams
+    from mlfund.core.config import GenerativeParams
 
 
 def make_clusters(n_samples: int, seed: int) -> np.ndarray:

@@ -10,14 +10,14 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import PolynomialFeatures
 
-from mlfund.config import LinearParams
-from mlfund.datasets import TARGET
+from mlfund.core.config import LinearParams
+from mlfund.core.datasets import TARGET
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
 from mlfund.families.linear.figures import (
     CAPTIONS,
     decision_boundary_figure,
     regression_fits_figure,
 )
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, c: float) -> LogisticRegression:

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from mlfund.figures import model_input, new_figure
+from mlfund.core.figures import model_input, new_figure
 
 # Report captions, in the order the report shows the figures.
 CAPTIONS = {

@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlfund.datasets import TARGET
-from mlfund.errors import diverging
+from mlfund.core.datasets import TARGET
+from mlfund.core.errors import diverging
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows
 from mlfund.families.mlp.figures import CAPTIONS, BoundaryPanel, comparison_figure
 from mlfund.families.mlp.model import accuracy, numpy_mlp, positive_probability, train_mlp
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows
 
 if TYPE_CHECKING:
     import matplotlib.figure
 
-    from mlfund.config import NumpyMlpParams, Params, TorchMlpParams
+    from mlfund.core.config import NumpyMlpParams, Params, TorchMlpParams
     from mlfund.deep.device import Compute
 
 DATASETS = ("classification_2d", "circles")

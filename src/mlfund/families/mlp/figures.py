@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import matplotlib.figure
 import numpy as np
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 
 CAPTIONS = {
     "comparison_classification_2d": "PyTorch MLP vs the from-scratch NumPy MLP: loss curves "

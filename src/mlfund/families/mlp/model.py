@@ -29,7 +29,7 @@ from mlfund.deep.training import Fit, evaluate, make_loader, train_model
 from mlfund.numpy_nn.mlp import MLPClassifier
 
 if TYPE_CHECKING:
-    from mlfund.config import NumpyMlpParams, TorchMlpParams
+    from mlfund.core.config import NumpyMlpParams, TorchMlpParams
 
 
 class TorchMLP(nn.Module):

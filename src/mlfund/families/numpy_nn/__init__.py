@@ -17,17 +17,17 @@ import numpy as np
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlfund.config import NumpyNNParams
-from mlfund.datasets import TARGET
-from mlfund.errors import MlfundError
+from mlfund.core.config import NumpyNNParams
+from mlfund.core.datasets import TARGET
+from mlfund.core.errors import MlfundError
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
+from mlfund.core.figures import number_slug
+from mlfund.core.report import Paragraph, Table
 from mlfund.families.numpy_nn import agreement, figures
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
-from mlfund.figures import number_slug
 from mlfund.numpy_nn import backprop, descent, vanishing
 from mlfund.numpy_nn.mlp import MLPClassifier
 from mlfund.numpy_nn.optimizers import torch_agreement
 from mlfund.numpy_nn.softmax_classifier import MultiClassPerceptron, SoftmaxClassifier
-from mlfund.report import Paragraph, Table
 
 Metrics = dict[str, dict[str, float]]
 

@@ -17,17 +17,17 @@ from sklearn.model_selection import learning_curve
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
-from mlfund.config import LogSpace, RegularizationParams
-from mlfund.datasets import TARGET
+from mlfund.core.config import LogSpace, RegularizationParams
+from mlfund.core.datasets import TARGET
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
+from mlfund.core.figures import number_slug
+from mlfund.core.report import Paragraph
 from mlfund.families.regularization.figures import (
     CAPTIONS,
     curves_figure,
     paths_figure,
     selection_figure,
 )
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
-from mlfund.figures import number_slug
-from mlfund.report import Paragraph
 
 
 def logspace(spec: LogSpace) -> np.ndarray:

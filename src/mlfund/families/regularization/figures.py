@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import matplotlib.figure
 import numpy as np
 
-from mlfund.figures import model_input, new_figure
+from mlfund.core.figures import model_input, new_figure
 
 if TYPE_CHECKING:
     from mlfund.families.regularization import CoefficientPaths, CurveFit, LearningCurve, RidgeSweep

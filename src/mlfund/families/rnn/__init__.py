@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlfund.datasets import TARGET
-from mlfund.errors import diverging
+from mlfund.core.datasets import TARGET
+from mlfund.core.errors import diverging
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
 from mlfund.families.rnn.figures import (
     CAPTIONS,
     SequenceResult,
@@ -21,10 +22,9 @@ from mlfund.families.rnn.figures import (
     mse_comparison_figure,
 )
 from mlfund.families.rnn.model import CELLS, mse, predict, train_cell
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
 
 if TYPE_CHECKING:
-    from mlfund.config import Params, RnnParams
+    from mlfund.core.config import Params, RnnParams
     from mlfund.deep.device import Compute
 
 DATASET = "sine_sequences"

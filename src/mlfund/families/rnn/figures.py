@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import matplotlib.figure
 import numpy as np
 
+from mlfund.core.figures import new_figure
 from mlfund.deep.training import History
-from mlfund.figures import new_figure
 
 CAPTIONS = {
     "curves_and_predictions": "RNN, LSTM and GRU: training curves and next-value predictions "

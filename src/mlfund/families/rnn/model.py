@@ -28,7 +28,7 @@ from mlfund.deep.device import Compute
 from mlfund.deep.training import Fit, evaluate, make_loader, train_model
 
 if TYPE_CHECKING:
-    from mlfund.config import RnnParams
+    from mlfund.core.config import RnnParams
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -31,10 +31,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mlfund.datasets import TARGET
+from mlfund.core.datasets import TARGET
+from mlfund.core.errors import diverging
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows
 from mlfund.deep.cnn import accuracy, augmentation, curves, digits_config, fit_cnn, predict
 from mlfund.deep.training import count_parameters, train_model
-from mlfund.errors import diverging
 from mlfund.families.transfer.figures import CAPTIONS, strategies_figure
 from mlfund.families.transfer.model import (
     DIGITS_PIXEL_MAX,
@@ -52,10 +53,9 @@ from mlfund.families.transfer.model import (
     resnet18_weights_path,
     split_classes,
 )
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows
 
 if TYPE_CHECKING:
-    from mlfund.config import Params, TransferParams
+    from mlfund.core.config import Params, TransferParams
     from mlfund.deep.device import Compute
 
 DATASET = "digits"

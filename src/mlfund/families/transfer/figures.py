@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.figure
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 
 CAPTIONS = {
     "strategies": "Transfer strategies on the few-label target task (digits 5-9) from a "

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlfund.core.errors import MlfundError
 from mlfund.deep.cnn import DIGITS_PIXEL_MAX, DIGITS_SIZE, SimpleCNN, build_cnn
-from mlfund.errors import MlfundError
 
 STRATEGIES = (
     "feature_extraction",

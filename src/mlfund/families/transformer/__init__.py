@@ -20,16 +20,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from mlfund.config import SplitSpec
-from mlfund.errors import diverging
+from mlfund.core.config import SplitSpec
+from mlfund.core.errors import diverging
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
+from mlfund.core.splitting import three_way_split
 from mlfund.families.transformer.corpus import load_newsgroups, make_corpus
 from mlfund.families.transformer.figures import CAPTIONS, attention_figure
 from mlfund.families.transformer.model import WordTokenizer, accuracy, train_text_classifier
-from mlfund.family import FamilyResult, Inputs, ModelRun, SavedModel
-from mlfund.splitting import three_way_split
 
 if TYPE_CHECKING:
-    from mlfund.config import TransformerParams
+    from mlfund.core.config import TransformerParams
     from mlfund.deep.device import Compute
 
 BUILDER = "mlfund.families.transformer.model:build_text_transformer"

@@ -32,7 +32,7 @@ from urllib.error import URLError
 import numpy as np
 import pandas as pd
 
-from mlfund.errors import DataUnavailableError
+from mlfund.core.errors import DataUnavailableError
 
 POSITIVE = ("good", "great", "excellent", "wonderful", "brilliant", "enjoyable", "superb", "fine")
 NEGATIVE = ("bad", "terrible", "awful", "boring", "dull", "poor", "horrible", "weak")

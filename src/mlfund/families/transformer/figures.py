@@ -5,8 +5,8 @@ from __future__ import annotations
 import matplotlib.figure
 import torch
 
+from mlfund.core.figures import new_figure
 from mlfund.families.transformer.model import PAD_ID, TextClassificationTransformer, WordTokenizer
-from mlfund.figures import new_figure
 
 CAPTIONS = {
     "attention": "Attention of the text transformer on test sentences: one head, and all heads "

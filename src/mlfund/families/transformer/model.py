@@ -21,7 +21,7 @@ from mlfund.deep.device import Compute
 from mlfund.deep.training import Evaluation, Fit, train_model
 
 if TYPE_CHECKING:
-    from mlfund.config import TransformerParams
+    from mlfund.core.config import TransformerParams
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1

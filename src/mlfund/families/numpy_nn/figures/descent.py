@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.figure
 import numpy as np
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 from mlfund.numpy_nn.descent import QUADRATIC_MINIMUM, OptimizerRun, PathResult, VariantResult
 from mlfund.numpy_nn.descent import quadratic as surface
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import matplotlib.figure
 import numpy as np
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 from mlfund.numpy_nn import activations as act
 from mlfund.numpy_nn import losses
 from mlfund.numpy_nn.backprop import XOR_X, XOR_Y, XorNetwork, predict_proba

@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlfund.figures import model_input, new_figure
+from mlfund.core.figures import model_input, new_figure
 from mlfund.numpy_nn.mlp import MLPClassifier
 
 Array = np.ndarray

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.figure
 import numpy as np
 
-from mlfund.figures import new_figure
+from mlfund.core.figures import new_figure
 from mlfund.numpy_nn.vanishing import first_to_last_ratio
 
 Array = np.ndarray

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mlfund.config import SplitSpec
+from mlfund.core.config import SplitSpec
 
 SPLIT_COLUMN = "split"
 

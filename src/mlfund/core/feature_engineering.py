@@ -13,7 +13,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from mlfund.datasets import EDUCATION_LEVELS
+from mlfund.core.datasets import EDUCATION_LEVELS
 
 RAW_NUMERIC = ["age", "income", "experience_years"]
 ENGINEERED_NUMERIC = [

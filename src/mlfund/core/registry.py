@@ -1,11 +1,11 @@
 """The family registry: the one list of model families.
 
-dvc.yaml reads `FAMILIES` below (`vars: [src/mlfund/registry.py]`) and runs train@<name>
+dvc.yaml reads `FAMILIES` below (`vars: [src/mlfund/core/registry.py]`) and runs train@<name>
 and evaluate@<name> for each entry; the training and evaluate stages, the report,
 `make compare`, the gate's coverage test and the benchmarks read it through `FAMILY_LIST`.
 
 Adding a family is one package `mlfund.families.<name>` whose `run(section, inputs,
-compute) -> FamilyResult` does the work (see `mlfund.family`), and one entry here.
+compute) -> FamilyResult` does the work (see `mlfund.core.family`), and one entry here.
 DVC parses this file without running it, so `FAMILIES` stays a plain literal.
 """
 
@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlfund.errors import MlfundError
+from mlfund.core.errors import MlfundError
 
 if TYPE_CHECKING:
-    from mlfund.config import Params
-    from mlfund.family import FamilyResult
+    from mlfund.core.config import Params
+    from mlfund.core.family import FamilyResult
 
 # Per family:
 #   description  one line, for the report

@@ -26,8 +26,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlfund import git
-from mlfund.errors import TrackingUnavailable
+from mlfund.core import git
+from mlfund.core.errors import TrackingUnavailable
 
 log = logging.getLogger(__name__)
 # No machine we build on reaches the internet; don't let MLflow try.
@@ -227,7 +227,7 @@ class Run:
         """Log a fitted scikit-learn model (skops format, no pickle); returns its model id."""
         from mlflow.models import infer_signature
 
-        from mlfund.modelstore import model_trusted_types
+        from mlfund.core.modelstore import model_trusted_types
 
         example = example[:5]
         trusted = model_trusted_types(model)

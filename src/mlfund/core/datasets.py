@@ -16,7 +16,7 @@ from sklearn.datasets import (
     make_regression,
 )
 
-from mlfund.config import (
+from mlfund.core.config import (
     Blobs,
     Circles,
     Classification2D,

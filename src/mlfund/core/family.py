@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from mlfund.report import Paragraph, Table
+    from mlfund.core.report import Paragraph, Table
 
 Task = Literal["classification", "regression"]
 
