@@ -15,15 +15,20 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# openat(AT_FDCWD, "path", O_RDONLY|O_CLOEXEC) = 3, after the pid strace -f puts first
+# With -y strace prints the path behind every descriptor, so an open's result names the
+# file opened, whatever directory descriptor it was relative to:
+#   1234 openat(3</repo/src>, "x.py", O_RDONLY|O_CLOEXEC) = 4</repo/src/x.py>
 _PID = r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?"
-_DIRFD = r"(?:[^,]+, )?"  # the directory descriptor of the *at calls
-_OPEN = re.compile(_PID + r"(?:open|openat)\(" + _DIRFD + r'"([^"]+)", ([A-Z_|]+)')
-_RENAME = re.compile(_PID + r"rename(?:at2?)?\(" + _DIRFD + r'"([^"]+)", ' + _DIRFD + r'"([^"]+)"')
-_UNLINK = re.compile(_PID + r"unlink(?:at)?\(" + _DIRFD + r'"([^"]+)"')
+_OPEN = re.compile(_PID + r"open(?:at)?\((?P<args>.*)\) = \d+<(?P<path>[^>]+)>$")
+_FLAGS = re.compile(r"\bO_[A-Z_|]+")
+# rename(at2) and unlink(at): each path after its optional directory descriptor <dir>
+_PATHS = re.compile(r'(?:\d+<(?P<dir>[^>]+)>|AT_FDCWD<(?P<cwd>[^>]+)>)?,? ?"(?P<path>[^"]+)"')
+_RENAME = re.compile(_PID + r"rename(?:at2?)?\((?P<args>.*)\) = 0$")
+_UNLINK = re.compile(_PID + r"unlink(?:at)?\((?P<args>.*)\) = 0$")
 _WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
 
-# Never deps or outs: the tracking store, git and DVC internals, Python's caches.
+# Never deps or outs: the tracking store, git and DVC internals, Python's caches, and the
+# metadata `pip install -e` leaves in src/ (importlib.metadata scans it for every package).
 IGNORED = (".git", ".dvc", "mlruns", "mlflow.db", "mlflow.db-journal", "mlflow.db.lock")
 
 
@@ -40,7 +45,7 @@ def _relative(path: str, work: Path) -> str | None:
     except ValueError:
         return None
     parts = relative.parts
-    if not parts or parts[0] in IGNORED:
+    if not parts or parts[0] in IGNORED or any(p.endswith(".egg-info") for p in parts):
         return None
     if "__pycache__" in parts:  # foo/__pycache__/bar.cpython-311.pyc stands for foo/bar.py
         if not relative.name.endswith(".pyc"):
@@ -50,28 +55,34 @@ def _relative(path: str, work: Path) -> str | None:
     return str(relative)
 
 
+def _paths(args: str) -> list[str]:
+    """The paths of a rename or unlink call, joined to their directory descriptors."""
+    found = []
+    for match in _PATHS.finditer(args):
+        folder = match.group("dir") or match.group("cwd")
+        found.append(os.path.join(folder, match.group("path")) if folder else match.group("path"))
+    return found
+
+
 def parse(lines: list[str], work: Path) -> Trace:
     found = Trace()
     for line in lines:
         if match := _OPEN.match(line):
-            if "ENOENT" in line or "O_DIRECTORY" in match.group(2):
-                continue  # a failed probe (imports try many paths) or a directory listing
-            path = _relative(match.group(1), work)
+            flags = _FLAGS.search(match.group("args"))
+            if flags is None or "O_DIRECTORY" in flags.group(0):
+                continue  # a directory listing
+            path = _relative(match.group("path"), work)
             if path is None:
                 continue
-            writing = any(flag in match.group(2) for flag in _WRITE_FLAGS)
-            if writing and not path.endswith(".py"):  # .pyc writes map to their source
-                found.writes.add(path)
-            elif not writing:
+            if any(flag in flags.group(0) for flag in _WRITE_FLAGS):
+                if not path.endswith(".py"):  # .pyc writes map to their source: not a write
+                    found.writes.add(path)
+            else:
                 found.reads.add(path)
-        elif match := _RENAME.match(line):
-            for path in map(lambda p: _relative(p, work), match.groups()):
+        elif match := _RENAME.match(line) or _UNLINK.match(line):
+            for path in map(lambda p: _relative(p, work), _paths(match.group("args"))):
                 if path is not None and not path.endswith(".py"):
                     found.writes.add(path)
-        elif (match := _UNLINK.match(line)) and "ENOENT" not in line:
-            path = _relative(match.group(1), work)
-            if path is not None and not path.endswith(".py"):
-                found.writes.add(path)
     return found
 
 
@@ -82,6 +93,7 @@ def trace(command: str, work: Path, env: dict[str, str], log: Path) -> Trace:
             "strace",
             "-f",
             "-qq",
+            "-y",  # paths behind descriptors: what an open really opened
             "-e",
             "trace=open,openat,rename,renameat,renameat2,unlink,unlinkat",
             "-o",

@@ -78,7 +78,7 @@ def test_the_trace_sees_the_library(traced: dict) -> None:
     ("stage", "dep"),
     [
         ("train@clustering", "src/mlfund/families/clustering"),
-        ("train@linear", "src/mlfund/core/splitting.py"),
+        ("train@linear", "src/mlfund/core"),
         ("split", "data/features"),
         ("evaluate@cnn", "models/cnn"),
         ("report", "reports/figures"),
