@@ -30,15 +30,6 @@ CPU = setup_compute("cpu", "fp32", 0)
 SMALL = {"channels": [8, 16, 16], "fc_size": 32, "dropout": 0.5}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions run faster on one thread than split over busy cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
     """Real 8x8 digits as the split table holds them: (n, 64) pixels 0..16 and labels."""

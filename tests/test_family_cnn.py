@@ -32,15 +32,6 @@ def small(params, **update):
     return family.section(params).model_copy(update={**short, **update})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions run faster on one thread than split over busy cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def result(params, inputs):
     return registry.get("cnn").run(small(params), inputs, CPU)

@@ -29,14 +29,6 @@ MIN_COVERAGE = 0.3  # the issue's target for each cluster and each model
 QUICK = {"vae_epochs": 50, "gan_epochs": 80}
 
 
-@pytest.fixture(autouse=True, scope="module")  # before the module's trained models
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def result(params: Params):
     result = FAMILY.run(params.generative.model_copy(update=QUICK), FrameInputs(), CPU)

@@ -30,15 +30,6 @@ FAMILY = registry.get("mlp")
 QUICK = {"epochs": 40, "learning_rate": 3e-3}
 
 
-@pytest.fixture(autouse=True, scope="module")  # before the module's trained models
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and lose a lot when cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _section(params: Params, **changes) -> MlpSection:
     s = FAMILY.section(params)
     return dataclasses.replace(s, mlp=s.mlp.model_copy(update=changes))

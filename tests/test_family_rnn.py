@@ -30,14 +30,6 @@ FAMILY = registry.get("rnn")
 QUICK = {"epochs": 10, "hidden_size": 32}  # ~2 s for the three cells on half the rows
 
 
-@pytest.fixture(autouse=True, scope="module")  # before the module's trained models
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _section(params: Params, **changes) -> RnnSection:
     s = FAMILY.section(params)
     return dataclasses.replace(s, rnn=s.rnn.model_copy(update=changes))

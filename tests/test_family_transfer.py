@@ -33,14 +33,6 @@ from mlfund.families.transfer.model import (
 from tests.conftest import FrameInputs
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def pipeline_cnn(channels=(32, 64, 128), fc=512, image_size=16):
     rows = np.random.default_rng(0).integers(0, 17, size=(20, 64))
     config = digits_config(rows, image_size, list(channels), fc, 0.5)

@@ -35,14 +35,6 @@ SMALL |= {"d_ff": 64, "learning_rate": 3e-3, "batch_size": 64, "epochs": 10, "pa
 MARGIN = 0.35
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def result(params: Params):
     result = FAMILY.run(params.transformer.model_copy(update=SMALL), FrameInputs(), CPU)
