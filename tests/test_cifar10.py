@@ -26,6 +26,7 @@ from mlfund.families.cnn.cifar10 import (
     FOLDER,
     Cifar10Error,
     download_cifar10,
+    is_extracted,
     label_names,
     load_cifar10,
     validation_split,
@@ -48,6 +49,26 @@ def _batch(rng: np.random.Generator, n: int, name: str) -> tuple[dict, np.ndarra
     return content, data, np.asarray(labels)
 
 
+def _file(name: str, payload: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    return info, payload
+
+
+def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, b""
+
+
+def _write_archive(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> str:
+    """Writes a .tar.gz of `members` in order, as given (no name cleaning); returns its md5."""
+    with tarfile.open(path, "w:gz") as archive:
+        for info, payload in members:
+            archive.addfile(info, io.BytesIO(payload) if info.isreg() else None)
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
 @pytest.fixture(scope="module")
 def tiny_archive(tmp_path_factory) -> dict:
     """cifar-10-python.tar.gz with cifar-10-batches-py/ holding the real file set."""
@@ -63,12 +84,9 @@ def tiny_archive(tmp_path_factory) -> dict:
     meta = {b"label_names": [n.encode() for n in NAMES], b"num_cases_per_batch": PER_BATCH}
     files["batches.meta"] = _pickle(meta)
     served = tmp_path_factory.mktemp("served")
-    with tarfile.open(served / ARCHIVE, "w:gz") as archive:
-        for name, payload in files.items():
-            info = tarfile.TarInfo(f"{FOLDER}/{name}")
-            info.size = len(payload)
-            archive.addfile(info, io.BytesIO(payload))
+    _write_archive(served / ARCHIVE, [_file(f"{FOLDER}/{name}", b) for name, b in files.items()])
     return {
+        "files": files,
         "folder": served,
         "md5": hashlib.md5((served / ARCHIVE).read_bytes()).hexdigest(),
         "train_x": np.concatenate(train_x),
@@ -90,21 +108,33 @@ class _CountingHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def server(tiny_archive):
-    """An HTTP server on a free port of 127.0.0.1 in a thread; yields (archive url, GETs)."""
-    requests: list[str] = []
-    handler = type("Handler", (_CountingHandler,), {"requests": requests})
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(handler, directory=str(tiny_archive["folder"]))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/{ARCHIVE}", requests
-    finally:
+def serve():
+    """serve(folder) starts an HTTP server for `folder` on a free port of 127.0.0.1 in a
+    thread and returns (archive url, GETs); every server stops after the test."""
+    running = []
+
+    def start(folder: Path) -> tuple[str, list[str]]:
+        requests: list[str] = []
+        handler = type("Handler", (_CountingHandler,), {"requests": requests})
+        httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), partial(handler, directory=str(folder))
+        )
+        # a short poll interval: shutdown() waits for one poll
+        thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+        thread.start()
+        running.append((httpd, thread))
+        return f"http://127.0.0.1:{httpd.server_address[1]}/{ARCHIVE}", requests
+
+    yield start
+    for httpd, thread in running:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+@pytest.fixture
+def server(serve, tiny_archive):
+    return serve(tiny_archive["folder"])
 
 
 def test_download_verifies_extracts_and_loads(tmp_path, server, tiny_archive):
@@ -177,6 +207,113 @@ def test_batch_with_foreign_code_is_refused(tmp_path, tiny_archive):
     (tmp_path / FOLDER / "test_batch").write_bytes(pickle.dumps({b"data": Path("x")}))
     with pytest.raises(pickle.UnpicklingError, match="refused"):
         load_cifar10(tmp_path)
+
+
+def _tree(folder: Path) -> set[Path]:
+    return {*folder.rglob("*")}
+
+
+# Each archive is the tiny one with hostile members after the first good file, so some
+# files are already extracted when the hostile one comes. Names and links point into the
+# test's tmp_path (the `outside` folder, next to the target's parents), never at real
+# system paths: `{up}` climbs past `/` (where `..` stays at `/`) from any depth.
+HOSTILE = {
+    "dotdot": [("../../pwned-dotdot", None)],
+    "deep_dotdot": [("{up}{tmp}/outside/pwned-deep", None)],
+    "absolute": [("/{tmp}/outside/pwned-absolute", None)],
+    "symlink_then_write": [
+        (f"{FOLDER}/escape", "/{tmp}/outside"),
+        (f"{FOLDER}/escape/pwned-through-symlink", None),
+    ],
+    "hardlink_then_write": [
+        (f"{FOLDER}/victim", "/{tmp}/outside/victim"),
+        (f"{FOLDER}/victim", None),  # a file of the same name would write through the link
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_hostile_member_writes_nothing_outside(tmp_path, serve, tiny_archive, kind):
+    """A mirror with the right md5 for a hostile archive: refused, naming the member and
+    the URL, and nothing written outside the target folder (nor kept inside it)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_bytes(b"unchanged")
+    root = tmp_path / "repo" / "data" / "downloads" / "cifar10"
+    root.mkdir(parents=True)
+    served = tmp_path / "served"
+    served.mkdir()
+    good = [_file(f"{FOLDER}/{name}", b) for name, b in tiny_archive["files"].items()]
+    tmp, up = str(tmp_path).lstrip("/"), "../" * (len(tmp_path.parts) + 8)
+    hostile = []
+    for name, link in HOSTILE[kind]:
+        name = name.format(tmp=tmp, up=up)
+        if link is None:
+            hostile.append(_file(name, b"pwned"))
+        else:
+            kind_type = tarfile.LNKTYPE if kind.startswith("hardlink") else tarfile.SYMTYPE
+            hostile.append(_link(name, link.format(tmp=tmp), kind_type))
+    md5 = _write_archive(served / ARCHIVE, [good[0], *hostile, *good[1:]])
+    url, _ = serve(served)
+    before = _tree(tmp_path)
+    with pytest.raises(Cifar10Error) as error:
+        download_cifar10(root, url, md5)
+    message = str(error.value)
+    assert url in message and repr(hostile[0][0].name) in message, message
+    assert _tree(tmp_path) == before  # nothing new anywhere, the target folder included
+    assert list(root.iterdir()) == []  # no archive, no temp folder, no half folder
+    assert (outside / "victim").read_bytes() == b"unchanged"
+
+
+def _truncated_batch_archive(path: Path, files: dict[str, bytes]) -> str:
+    """A well-formed archive whose test_batch is cut short: only loading it tells."""
+    cut = {**files, "test_batch": files["test_batch"][: len(files["test_batch"]) * 4 // 5]}
+    return _write_archive(path, [_file(f"{FOLDER}/{n}", b) for n, b in cut.items()])
+
+
+@pytest.mark.parametrize("cut", ["archive", "batch"])
+def test_truncated_archive_leaves_nothing_and_a_retry_succeeds(tmp_path, serve, tiny_archive, cut):
+    """A truncated archive with its own md5 (the gzip stream cut short, or a batch cut
+    short inside a well-formed archive) fails clearly and keeps nothing; a retry with the
+    good archive's md5 downloads it and succeeds."""
+    root, served = tmp_path / "cifar10", tmp_path / "served"
+    served.mkdir()
+    if cut == "archive":
+        whole = (tiny_archive["folder"] / ARCHIVE).read_bytes()
+        (served / ARCHIVE).write_bytes(whole[: len(whole) * 3 // 5])
+        md5 = hashlib.md5((served / ARCHIVE).read_bytes()).hexdigest()
+    else:
+        md5 = _truncated_batch_archive(served / ARCHIVE, tiny_archive["files"])
+    url, _ = serve(served)
+    with pytest.raises(Cifar10Error) as error:
+        download_cifar10(root, url, md5)
+    message = str(error.value)
+    assert url in message and "refused" in message
+    assert ("truncated" in message) if cut == "archive" else (f"{FOLDER}/test_batch" in message)
+    assert list(root.iterdir()) == []  # no archive, no temp folder, no half folder
+    with pytest.raises(Cifar10Error):  # the same params fail again, not take a half folder
+        download_cifar10(root, url, md5)
+    good_url, _ = serve(tiny_archive["folder"])
+    assert download_cifar10(root, good_url, tiny_archive["md5"]) == root / FOLDER
+    np.testing.assert_array_equal(load_cifar10(root).test_y, tiny_archive["test_y"])
+
+
+def test_half_extracted_folder_is_not_taken_as_complete(tmp_path, server, tiny_archive):
+    """A folder with every file but a truncated test_batch (as an unsafe extraction left
+    it) is extracted again; a batch truncated after verification is caught by its size."""
+    url, requests = server
+    served = tmp_path / "half"
+    served.mkdir()
+    _truncated_batch_archive(served / ARCHIVE, tiny_archive["files"])
+    with tarfile.open(served / ARCHIVE) as archive:
+        archive.extractall(tmp_path, filter="data")
+    assert not is_extracted(tmp_path)
+    download_cifar10(tmp_path, url, tiny_archive["md5"])
+    assert len(requests) > 0 and is_extracted(tmp_path)
+    np.testing.assert_array_equal(load_cifar10(tmp_path).test_y, tiny_archive["test_y"])
+    batch = tmp_path / FOLDER / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:-100])
+    assert not is_extracted(tmp_path)
 
 
 def test_validation_split_is_seeded_and_disjoint():
