@@ -69,9 +69,9 @@ def family_compute(params: Params, family: str) -> Compute:
     from mlfund.deep.device import setup_compute
 
     own, shared = getattr(params, family), params.compute
-    key = f"{family}.device" if own.device else "compute.device"
+    device, key = params.device_of(family)
     threads = shared.threads if own.threads is None else own.threads
-    return setup_compute(own.device or shared.device, shared.precision, threads, key)
+    return setup_compute(device, shared.precision, threads, key)
 
 
 class StageInputs:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -110,3 +114,68 @@ def test_project_run_is_a_tag_not_the_run_we_log_into(
     logged = mlflow.MlflowClient().get_run(run.run_id)
     assert logged.data.tags["mlflow_project_run_id"] == project_run
     assert logged.info.run_name == "linear/logistic_regression"
+
+
+_KILLED_STAGE = """
+import sys, time
+from pathlib import Path
+from mlfund.core.tracking import Tracker
+
+track = Tracker(Path(sys.argv[1]), "linear")
+with track.run("logistic_regression", "classification_2d", {}) as run:
+    print(run.run_id, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_killed_stage_run_is_marked_killed_by_the_next_run_of_its_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL leaves no chance to end the MLflow run; the stage's next Tracker ends it, and
+    only it: a live process's run, another stage's or another host's stay RUNNING."""
+    from mlflow import MlflowClient
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_STAGE", "train@linear")
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    stage = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_STAGE, str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        killed = stage.stdout.readline().strip()  # the run is open once its id is printed
+        assert killed, stage.stderr.read()
+    finally:
+        stage.send_signal(signal.SIGKILL)
+        stage.wait(timeout=30)
+        stage.stdout.close()
+        stage.stderr.close()
+    client = MlflowClient(tracking_uri(tmp_path))
+    assert client.get_run(killed).info.status == "RUNNING"  # what SIGKILL leaves
+
+    experiment = client.get_experiment_by_name("linear").experiment_id
+    own = client.get_run(killed).data.tags
+    assert own["pid"] == str(stage.pid)
+    alive = {**own, "pid": str(os.getpid())}
+    others = {
+        "live process": alive,
+        "other stage": {**own, "dvc_stage": "train@clustering"},
+        "other experiment": {**own, "dvc_exp_name": "exp-2"},
+        "other host": {**own, "host": f"not-{own['host']}"},
+        "no pid": {k: v for k, v in own.items() if k != "pid"},
+    }
+    left = {
+        name: client.create_run(experiment, tags=tags).info.run_id for name, tags in others.items()
+    }
+
+    Tracker(tmp_path, "linear")  # the next run of train@linear in exp-1
+    assert client.get_run(killed).info.status == "KILLED"
+    assert client.get_run(killed).info.end_time is not None
+    assert {name: client.get_run(i).info.status for name, i in left.items()} == dict.fromkeys(
+        others, "RUNNING"
+    )

@@ -1,18 +1,28 @@
 """Typed, validated view of params.yaml.
 
-Every section of params.yaml has one pydantic model here. Models forbid unknown keys,
-so a typo fails before any work is done, and `load_params` reports every problem with
-its full key path (for example `regularization.cv_folds: Input should be ...`).
+Every section of params.yaml has one pydantic model here. Models forbid unknown keys
+and infinite or NaN floats, so a typo fails before any work is done, and `load_params`
+reports every problem with its full key path (for example `regularization.cv_folds: Input
+should be ...`). Checks that need the machine or the library's own facts (devices, memory,
+files) are in `mlfund.preflight`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlfund.core.errors import ParamsError
 
@@ -23,7 +33,9 @@ PositiveFloat = Annotated[float, Field(gt=0.0)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float of every section, in lists and tuples too, is finite
+    # (`noise: .inf` would otherwise pass `ge=0` and fail deep inside a maker)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LogSpace(Section):
@@ -113,11 +125,25 @@ class SineSequences(Section):
     seed: Seed
 
 
+# The dates pandas can hold (nanosecond timestamps): pandas.Timestamp.min and .max, by day.
+FIRST_DATE, LAST_DATE = dt.date(1677, 9, 22), dt.date(2262, 4, 11)
+
+
 class Salary(Section):
     n_samples: Annotated[int, Field(ge=20)]
     start_date: dt.date
     income_floor: Annotated[float, Field(ge=0.0)]
     seed: Seed
+
+    @model_validator(mode="after")
+    def _dates_fit_pandas(self) -> Salary:
+        # one row per day from start_date: the last one must still be a pandas timestamp
+        if self.start_date < FIRST_DATE or (LAST_DATE - self.start_date).days < self.n_samples - 1:
+            raise ValueError(
+                f"n_samples ({self.n_samples}) days from start_date ({self.start_date}) must "
+                f"stay within {FIRST_DATE}..{LAST_DATE}, the dates pandas can hold"
+            )
+        return self
 
 
 class DataParams(Section):
@@ -130,6 +156,9 @@ class DataParams(Section):
     noisy_sine: NoisySine
     sine_sequences: SineSequences
     salary: Salary
+    # The memory one dataset may take while generate makes it, in GB (10**9 bytes); None:
+    # this machine's RAM. check_params stops a dataset estimated to need more.
+    memory_limit_gb: PositiveFloat | None = None
 
 
 # ---------------------------------------------------------------- featurize
@@ -315,9 +344,12 @@ class TorchMlpParams(TorchFamilyParams):
     seed: Seed
 
 
+URL_SCHEMES = ("http", "https", "file")
+
+
 class CnnParams(TorchFamilyParams):
     dataset: Literal["digits", "cifar10"]
-    cifar10_url: str  # mirror of cifar-10-python.tar.gz
+    cifar10_url: str  # mirror of cifar-10-python.tar.gz: http(s)://host/... or file:///path
     cifar10_md5: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     image_size: Annotated[int, Field(ge=8, le=64)]  # digits are padded/upsampled to this
     channels: list[PositiveInt] = Field(min_length=1)
@@ -329,6 +361,21 @@ class CnnParams(TorchFamilyParams):
     epochs: PositiveInt
     patience: PositiveInt  # early stopping on validation loss
     seed: Seed
+
+    @field_validator("cifar10_url")
+    @classmethod
+    def _url_form(cls, url: str) -> str:
+        parts = urllib.parse.urlsplit(url)
+        try:
+            parts.port  # noqa: B018 (parsing the port is the check: "host:http" raises)
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        remote = parts.scheme in ("http", "https")
+        if parts.scheme not in URL_SCHEMES or (remote and not parts.hostname):
+            raise ValueError("must be an http(s)://host/... URL or a file:///absolute/path")
+        if parts.scheme == "file" and (parts.netloc not in ("", "localhost") or not parts.path):
+            raise ValueError("a file: URL must be file:///absolute/path (no host)")
+        return url
 
 
 class RnnParams(TorchFamilyParams):
@@ -416,6 +463,12 @@ class Params(Section):
     transformer: TransformerParams
     generative: GenerativeParams
     transfer: TransferParams
+
+    def device_of(self, family: str) -> tuple[str, str]:
+        """(requested device, the params key it comes from) of a PyTorch family: its own
+        `<family>.device` when set, else `compute.device`."""
+        own = getattr(self, family).device
+        return (own, f"{family}.device") if own else (self.compute.device, "compute.device")
 
 
 def error_lines(error: ValidationError, unknown_key: str = "unknown key (typo?)") -> list[str]:

@@ -41,6 +41,11 @@ class DataUnavailableError(MlfundError, RuntimeError):
     """A dataset or weights file is missing, or its download failed."""
 
 
+class DatasetError(MlfundError, RuntimeError):
+    """A dataset could not be made from its params (out of memory, a value its maker
+    rejects); the message names the params section."""
+
+
 @contextmanager
 def diverging(model: str, key: str, value: object) -> Iterator[None]:
     """Inside, a NonFiniteLossError gets the model's name and the params key to change."""

@@ -9,6 +9,9 @@
   (MLflow's own client would retry for minutes); `on_unreachable="warn"` trains untracked.
 - Parallel writers (`dvc queue start -j N`) are safe: a lock file serialises the first
   contact with a sqlite store (its schema migrations) and experiment creation.
+- A stage killed outright (SIGKILL, OOM) cannot end its run, which would stay RUNNING for
+  ever. Each run carries its host and process id as tags, and the next Tracker of the same
+  stage and DVC experiment marks such runs whose process is gone KILLED (`close_orphans`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -158,7 +162,8 @@ class Tracker:
             return
         mlflow.set_tracking_uri(uri)
         _ensure_experiment(mlflow, family, uri)
-        mlflow.set_experiment(family)
+        experiment = mlflow.set_experiment(family)
+        close_orphans(mlflow.MlflowClient(), experiment.experiment_id, self._tags)
 
     @contextmanager
     def run(self, model: str, dataset: str, params: Mapping[str, Any]) -> Iterator[Run]:
@@ -166,11 +171,56 @@ class Tracker:
         if not self.enabled:
             yield OfflineRun()
             return
-        tags = {**self._tags, "model": model, "dataset": dataset}
+        tags = {**self._tags, "model": model, "dataset": dataset, **_process_tags()}
         with self._mlflow.start_run(run_name=f"{self.family}/{model}", tags=tags) as active:
             self.run_ids[model] = active.info.run_id
             self._mlflow.log_params({k: _param_value(v) for k, v in params.items()})
             yield Run(self._mlflow, active.info.run_id)
+
+
+def _process_tags() -> dict[str, str]:
+    """Which process logs the run: how the next run of its stage tells it was killed."""
+    return {"host": socket.gethostname(), "pid": str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def close_orphans(client: Any, experiment_id: str, tags: Mapping[str, str]) -> list[str]:
+    """Mark KILLED the RUNNING runs of this stage and DVC experiment (`tags`' dvc_stage and
+    dvc_exp_name) whose process, on this host, no longer exists; their ids.
+
+    Runs of other hosts, of live processes, or without a pid tag are left alone: whether
+    they still run cannot be told from here.
+    """
+    host = socket.gethostname()
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+    )
+    closed = []
+    for run in running:
+        own = run.data.tags
+        same_stage = all(own.get(k, "") == tags[k] for k in ("dvc_stage", "dvc_exp_name"))
+        pid = own.get("pid", "")
+        if same_stage and own.get("host") == host and pid.isdigit() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            closed.append(run.info.run_id)
+    if closed:
+        log.warning(
+            "marked %d MLflow run(s) of stage %r KILLED, left RUNNING by a process that is "
+            "gone: %s",
+            len(closed),
+            tags["dvc_stage"],
+            ", ".join(closed),
+        )
+    return closed
 
 
 class Run:
