@@ -12,3 +12,5 @@ from pathlib import Path
 _SOURCE = str(Path(__file__).resolve().parents[1] / "src")
 if sys.path[:1] != [_SOURCE]:
     sys.path.insert(0, _SOURCE)
+
+import mlfund  # noqa: E402, F401  (first: pins the numerical kernels before NumPy loads)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+# isort: off
+import mlfund  # noqa: F401  (first: pins the numerical kernels before NumPy loads)
+# isort: on
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
