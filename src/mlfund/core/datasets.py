@@ -2,6 +2,8 @@
 
 Each maker is pure: parameters in, a DataFrame out. Tabular datasets use the columns
 `x0 .. x{d-1}` for features and `y` for the target, so every family reads them the same way.
+scikit-learn is imported inside the makers: check_params reads this module's table sizes
+before every `dvc repro`, and importing scikit-learn alone takes it a second or two.
 """
 
 from __future__ import annotations
@@ -12,13 +14,6 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import (
-    load_digits,
-    make_blobs,
-    make_circles,
-    make_classification,
-    make_regression,
-)
 
 from mlfund.core.config import (
     Blobs,
@@ -48,6 +43,8 @@ def _tabular(features: np.ndarray, target: np.ndarray) -> pd.DataFrame:
 
 
 def make_classification_2d(p: Classification2D) -> pd.DataFrame:
+    from sklearn.datasets import make_classification
+
     features, labels = make_classification(
         n_samples=p.n_samples,
         n_features=p.n_features,
@@ -60,6 +57,8 @@ def make_classification_2d(p: Classification2D) -> pd.DataFrame:
 
 
 def make_regression_table(p: Regression) -> pd.DataFrame:
+    from sklearn.datasets import make_regression
+
     extra = {} if p.n_informative is None else {"n_informative": p.n_informative}
     features, target = make_regression(
         n_samples=p.n_samples, n_features=p.n_features, noise=p.noise, random_state=p.seed, **extra
@@ -68,6 +67,8 @@ def make_regression_table(p: Regression) -> pd.DataFrame:
 
 
 def make_blob_clusters(p: Blobs) -> pd.DataFrame:
+    from sklearn.datasets import make_blobs
+
     features, labels = make_blobs(
         n_samples=p.n_samples, centers=p.centers, cluster_std=p.cluster_std, random_state=p.seed
     )
@@ -75,6 +76,8 @@ def make_blob_clusters(p: Blobs) -> pd.DataFrame:
 
 
 def make_circle_rings(p: Circles) -> pd.DataFrame:
+    from sklearn.datasets import make_circles
+
     features, labels = make_circles(
         n_samples=p.n_samples, factor=p.factor, noise=p.noise, random_state=p.seed
     )
@@ -83,6 +86,8 @@ def make_circle_rings(p: Circles) -> pd.DataFrame:
 
 def load_digit_images() -> pd.DataFrame:
     """scikit-learn's 8x8 digits (1797 images, pixel values 0..16); ships offline."""
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     return _tabular(digits.data, digits.target.astype("int64"))
 
