@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: repro test test-fast ui bench lint lock compare gate clean
+.PHONY: repro test test-fast ui bench lint lock compare gate calibrate clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON_BASE) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench: $(STAMP)  ## time a cold and a no-op `dvc repro`; writes reports/benchmar
 
 compare: $(STAMP)  ## best MLflow run per family across experiments
 	$(BIN)/python -m mlfund.compare
+
+K ?= 5
+FAMILIES ?=
+calibrate: $(STAMP)  ## retrain each seeded family over K seeds (default 5); writes reports/calibration.json
+	$(BIN)/python -m mlfund.calibrate --k $(K) $(if $(FAMILIES),--families $(FAMILIES))
 
 BASELINE ?= HEAD
 gate: $(STAMP)  ## fail when a metric regresses against BASELINE (default HEAD); rules in gate.yaml

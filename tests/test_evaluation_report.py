@@ -265,3 +265,21 @@ def test_family_blocks(tmp_path: Path):
 @pytest.mark.parametrize("note", [report.Paragraph("text"), report.Table(["a", "b"], [["1", "2"]])])
 def test_notes_survive_the_json_round_trip(note) -> None:
     assert report.note_from_json(json.loads(json.dumps(asdict(note)))) == note
+
+
+def test_family_blocks_show_the_seed_spread_of_the_headline_metric():
+    metrics_ = {"simple_cnn": {"test_accuracy": 0.9972, "val_loss": 0.04}, "other": {"x": 1.0}}
+    spread = report.SeedSpread(
+        "test_accuracy", "cnn.seed = 42..46", 5, {"simple_cnn": (0.9961, 0.0015)}
+    )
+    blocks = report.family_blocks("cnn", metrics_, {}, [], {}, [], spread)
+    table, note = blocks[-2:]
+    assert table.rows[1] == ["simple_cnn", "0.9972 (0.9961 ± 0.0015)", "0.04", "", ""]
+    assert note == report.Paragraph(
+        "In brackets after test_accuracy: mean ± std over 5 seeds (cnn.seed = 42..46), "
+        "measured by `make calibrate` (reports/calibration.json)."
+    )
+    # a long table (one row per metric) marks the same cell
+    wide = {"simple_cnn": {f"m{i}": 1.0 for i in range(report.WIDE_TABLE)} | metrics_["simple_cnn"]}
+    rows = report.family_blocks("cnn", wide, {}, [], {}, [], spread)[-2].rows
+    assert ["simple_cnn", "test_accuracy", "0.9972 (0.9961 ± 0.0015)", ""] in rows

@@ -13,14 +13,18 @@ from pathlib import Path
 import pytest
 
 from mlfund.core import git
+from mlfund.core.calibration import Calibration, FamilyRun, dumps, params_digest, spread
 from mlfund.gate import (
+    Noise,
     Rule,
     RulesError,
     Verdict,
     compare,
     judge,
+    load_gate,
     load_rules,
     markdown_table,
+    parse_gate,
     parse_rules,
     rule_for,
 )
@@ -245,6 +249,74 @@ def test_several_files_prefix_the_metric_with_its_file():
     assert names == ["other.json:b.acc", f"{METRICS_FILE}:a.acc"]
 
 
+# ---------------------------------------------------------------- seed noise (make calibrate)
+
+NOISE = Noise(3, {"f.m.x": 0.01})  # 3σ = 0.03
+
+
+def test_seed_noise_widens_the_tolerance_and_says_so():
+    within = judge("f.m.x", 0.9, 0.875, rule("higher", 0.01), NOISE)
+    assert within.status == "within noise" and not within.failed
+    assert within.noise == "3σ = 0.03"
+    beyond = judge("f.m.x", 0.9, 0.869, rule("higher", 0.01), NOISE)
+    assert beyond.failure() == (
+        "f.m.x fell 0.9 -> 0.869 "
+        "(higher is better, tolerance 0.01; widened to the seed noise 3σ = 0.03)"
+    )
+    # inside the rule's own tolerance it is "within tolerance", as without noise
+    assert judge("f.m.x", 0.9, 0.895, rule("higher", 0.01), NOISE).status == "within tolerance"
+    # a relative rule: max(2% of 1.0, 3 x 0.05) = 0.15
+    lower = Noise(3, {"f.m.x": 0.05})
+    assert judge("f.m.x", 1.0, 1.14, rule("lower", relative=0.02), lower).status == "within noise"
+    assert judge("f.m.x", 1.0, 1.16, rule("lower", relative=0.02), lower).status == "regressed"
+
+
+def test_the_rule_floor_wins_when_the_noise_is_tiny():
+    tiny = Noise(3, {"f.m.x": 1e-4})
+    verdict = judge("f.m.x", 0.9, 0.885, rule("higher", 0.01), tiny)
+    assert verdict.failure() == (
+        "f.m.x fell 0.9 -> 0.885 (higher is better, tolerance 0.01; the seed noise 3σ = 0.0003 "
+        "is less)"
+    )
+    assert judge("f.m.x", 0.9, 0.891, rule("higher", 0.01), tiny).status == "within tolerance"
+
+
+@pytest.mark.parametrize(
+    "noise", [None, Noise(3, {"f.m.other": 1.0}), Noise(0, {"f.m.x": 1.0})], ids=str
+)
+def test_without_a_calibration_of_the_metric_the_rule_alone_applies(noise):
+    verdict = judge("f.m.x", 0.9, 0.885, rule("higher", 0.01), noise)
+    assert verdict.failure() == "f.m.x fell 0.9 -> 0.885 (higher is better, tolerance 0.01)"
+
+
+def test_equal_rules_are_never_widened_by_noise():
+    noise = Noise(3, {"f.m.x": 5.0})
+    assert judge("f.m.x", 15, 16, rule("equal", 0), noise).status == "changed"
+
+
+def test_markdown_shows_the_noise_tolerance_that_applied():
+    diff = diff_of(f__m__x=(0.9, 0.875), f__m__y=(0.9, 0.9))
+    table = markdown_table(compare(diff, [rule("higher", 0.01)], NOISE))
+    assert "| higher ±0.01 (`*`) | within noise (3σ = 0.03) |" in table
+    assert table.endswith("0 failed, 1 within noise, 1 ok")
+
+
+@pytest.mark.parametrize("value", [-1, "three", math.inf, math.nan, True, [3]], ids=repr)
+def test_bad_noise_k_is_an_error_naming_the_key(value):
+    with pytest.raises(RulesError) as caught:
+        parse_gate({"rules": [GOOD], "noise_k": value}, "gate.yaml")
+    assert str(caught.value).startswith("gate.yaml: noise_k: must be a number >= 0")
+    assert str(caught.value).endswith(f"got {value!r}")
+
+
+def test_noise_k_in_yaml(tmp_path: Path):
+    path = tmp_path / "gate.yaml"
+    path.write_text('noise_k: 2e0\nrules:\n  - {metric: "*", better: ignore}\n')
+    assert load_gate(path).noise_k == 2.0
+    path.write_text('rules:\n  - {metric: "*", better: ignore}\n')
+    assert load_gate(path).noise_k == 0  # off unless asked for
+
+
 # ---------------------------------------------------------------- the Markdown table
 
 
@@ -323,6 +395,10 @@ def test_committed_rules_cover_every_committed_metric_and_pass_against_themselve
     verdicts = compare({METRICS_FILE: same}, committed_rules)
     assert [v.failure() for v in verdicts if v.failed] == []
     assert {v.status for v in verdicts} == {"ok", "ignored"}
+
+
+def test_the_committed_gate_uses_the_seed_noise():
+    assert load_gate(ROOT / "gate.yaml").noise_k == 3
 
 
 def test_every_committed_rule_matches_some_metric(committed_rules):
@@ -520,6 +596,60 @@ def test_cli_help_documents_the_metrics_option(repo):
     assert result.returncode == 0
     assert "--metrics FILE" in result.stdout
     assert "(default: reports/metrics.json)" in " ".join(result.stdout.split())
+
+
+def calibrated(path: Path, values: list[float], params: str) -> None:
+    """A calibration of `cnn` (made for cnn.seed 42) over `values`, and params.yaml."""
+    run = FamilyRun(
+        k=len(values),
+        threads=1,
+        seeds={"cnn.seed": list(range(42, 42 + len(values)))},
+        params_keys=["cnn"],
+        params_sha256=params_digest({"cnn": {"seed": 42}}, ["cnn"]),
+        seconds=1.0,
+        seconds_per_seed=[0.2] * len(values),
+    )
+    calibration = Calibration(
+        machine={},
+        seconds=1.0,
+        families={"cnn": run},
+        metrics={"cnn.simple.accuracy": spread(values)},
+    )
+    (path / "reports" / "calibration.json").write_text(dumps(calibration))
+    (path / "params.yaml").write_text(params)
+
+
+def test_cli_seed_noise_from_the_calibration_file(repo, tmp_path: Path):
+    path, env, _ = repo
+    rules = tmp_path / "noisy.yaml"
+    rules.write_text("noise_k: 3\n" + RULES)
+    drop = {"cnn": {"simple": {"accuracy": 0.95, "loss": 0.2, "train_seconds": 9.0}}}
+    write_metrics(path, drop)  # fell 0.044: beyond the rule's 0.01
+    calibrated(path, [0.96, 1.0, 1.04], "cnn: {seed: 42}\n")  # σ = 0.04
+    try:
+        within = gate(path, env, "--rules", str(rules))
+        assert within.returncode == 0, within.stdout + within.stderr
+        assert "| within noise (3σ = 0.12) |" in within.stdout
+        assert "seed noise: tolerance max(rule, 3σ) for 1 metrics of cnn" in within.stdout
+        # cnn's params changed since: its σ no longer counts, the rule's 0.01 does
+        (path / "params.yaml").write_text("cnn: {seed: 7}\n")
+        stale = gate(path, env, "--rules", str(rules))
+        assert stale.returncode == 1
+        assert "fell 0.994 -> 0.95 (higher is better, tolerance 0.01)" in stale.stderr
+        assert "stale, their params changed since: cnn" in stale.stdout
+        # no calibration file: the rules' tolerances
+        (path / "reports" / "calibration.json").unlink()
+        missing = gate(path, env, "--rules", str(rules))
+        assert missing.returncode == 1
+        assert "seed noise: no reports/calibration.json" in missing.stdout
+        (path / "reports" / "calibration.json").write_text("{not json")
+        broken = gate(path, env, "--rules", str(rules))
+        assert broken.returncode == 2
+        assert "reports/calibration.json: unreadable" in broken.stderr
+    finally:
+        (path / "reports" / "calibration.json").unlink(missing_ok=True)
+        (path / "params.yaml").unlink(missing_ok=True)
+        write_metrics(path, BASELINE)
 
 
 def test_git_helpers_answer_about_the_temp_repo(repo, tmp_path: Path):

@@ -8,12 +8,17 @@ direction and a tolerance per metric glob) and exits non-zero on any regression,
 `make gate` can guard a pull request and its table can be posted as the PR comment.
 
     python -m mlfund.gate [--baseline REV] [--metrics reports/metrics.json]
-                          [--rules gate.yaml] [--all] [--output FILE]
+                          [--rules gate.yaml] [--calibration reports/calibration.json]
+                          [--all] [--output FILE]
+
+Noise-aware: where `make calibrate` measured a metric's standard deviation σ over seeds
+(reports/calibration.json), a higher/lower rule allows max(its tolerance, noise_k·σ), with
+`noise_k` in gate.yaml. Without a calibration of the metric, the rule's tolerance alone.
 
 Exit status: 0 every metric passes; 1 a metric regressed, disappeared or matches no rule;
 2 the gate could not run (unknown revision, no metrics file, bad rules file, dvc failed).
 
-The core (`load_rules`, `compare`, `markdown_table`) is pure; `main` is the thin shell that
+The core (`load_gate`, `compare`, `markdown_table`) is pure; `main` is the thin shell that
 runs git and dvc. It imports nothing heavy, so it runs in about a second.
 """
 
@@ -37,21 +42,24 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlfund.core import git
+from mlfund.core.calibration import CalibrationError, load_calibration
 from mlfund.core.config import error_lines
 
 RULES_FILE = "gate.yaml"  # default rules, at the repository root
+CALIBRATION_FILE = "reports/calibration.json"  # `make calibrate` writes it
+PARAMS_FILE = "params.yaml"  # what the calibration must still describe
 
 Better = Literal["higher", "lower", "equal", "ignore"]
 Value = bool | int | float | str  # a metric as dvc reports it (a JSON scalar)
 Status = Literal[
     "regressed", "changed", "missing", "no rule",  # these fail the gate
-    "improved", "within tolerance", "ok", "new", "ignored",
+    "improved", "within tolerance", "within noise", "ok", "new", "ignored",
 ]  # fmt: skip
 FAILING: frozenset[str] = frozenset({"regressed", "changed", "missing", "no rule"})
 # Table and summary order: failures first.
 STATUS_ORDER: tuple[Status, ...] = (
     "regressed", "changed", "missing", "no rule",
-    "improved", "within tolerance", "new", "ok", "ignored",
+    "improved", "within tolerance", "within noise", "new", "ok", "ignored",
 )  # fmt: skip
 
 Tolerance = Annotated[float, Field(ge=0.0, strict=True, allow_inf_nan=False)]
@@ -130,15 +138,43 @@ class Rule(BaseModel):
 
 
 UNKNOWN_RULE_KEY = f"unknown key (typo?); allowed: {', '.join(Rule.model_fields)}"
+TOP_LEVEL_KEYS = ("rules", "noise_k")
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """gate.yaml: the rules, and how many seed standard deviations a metric may move."""
+
+    rules: tuple[Rule, ...]
+    noise_k: float = 0.0  # 0: the rules' tolerances only
+
+
+def parse_gate(raw: Any, source: str = RULES_FILE) -> GateRules:
+    """Validate the parsed YAML `{"rules": [...], "noise_k": k}`; errors name the rule and
+    the bad key."""
+    if not isinstance(raw, Mapping) or "rules" not in raw:
+        raise RulesError(f"{source}: expected a mapping with a `rules:` list at the top")
+    if extra := sorted(str(k) for k in raw if k not in TOP_LEVEL_KEYS):
+        raise RulesError(f"{source}: unknown top-level key(s) {', '.join(extra)} (typo?)")
+    return GateRules(_rule_list(raw["rules"], source), _noise_k(raw.get("noise_k", 0), source))
 
 
 def parse_rules(raw: Any, source: str = RULES_FILE) -> tuple[Rule, ...]:
-    """Validate the parsed YAML `{"rules": [...]}`; errors name the rule and the bad key."""
-    if not isinstance(raw, Mapping) or "rules" not in raw:
-        raise RulesError(f"{source}: expected a mapping with a `rules:` list at the top")
-    if extra := sorted(str(k) for k in raw if k != "rules"):
-        raise RulesError(f"{source}: unknown top-level key(s) {', '.join(extra)} (typo?)")
-    items = raw["rules"]
+    return parse_gate(raw, source).rules
+
+
+def _noise_k(value: Any, source: str) -> float:
+    if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        value = float(value)  # PyYAML reads `3e0` (no dot) as text
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise RulesError(
+            f"{source}: noise_k: must be a number >= 0, how many seed standard deviations "
+            f"a calibrated metric may move (0: the rules' tolerances only); got {value!r}"
+        )
+    return float(value)
+
+
+def _rule_list(items: Any, source: str) -> tuple[Rule, ...]:
     if not isinstance(items, list) or not items:
         raise RulesError(f"{source}: `rules` must be a non-empty list")
     rules: list[Rule] = []
@@ -162,7 +198,7 @@ def parse_rules(raw: Any, source: str = RULES_FILE) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-def load_rules(path: str | Path) -> tuple[Rule, ...]:
+def load_gate(path: str | Path) -> GateRules:
     """Read and validate a rules file; raises RulesError naming the rule and the bad key."""
     path = Path(path)
     try:
@@ -171,7 +207,11 @@ def load_rules(path: str | Path) -> tuple[Rule, ...]:
         raise RulesError(f"{path}: rules file not found") from None
     except (OSError, yaml.YAMLError) as error:
         raise RulesError(f"{path}: cannot read rules: {error}") from None
-    return parse_rules(raw, str(path))
+    return parse_gate(raw, str(path))
+
+
+def load_rules(path: str | Path) -> tuple[Rule, ...]:
+    return load_gate(path).rules
 
 
 def rule_for(metric: str, rules: Iterable[Rule]) -> Rule | None:
@@ -189,6 +229,7 @@ class Verdict:
     rule: Rule | None
     status: Status
     reason: str = ""  # for a failure: what happened, e.g. "fell 0.994 -> 0.95 (...)"
+    noise: str = ""  # the seed-noise tolerance when it applied, e.g. "3σ = 0.012"
 
     @property
     def failed(self) -> bool:
@@ -200,6 +241,23 @@ class Verdict:
 
     def failure(self) -> str:
         return f"{self.metric} {self.reason}"
+
+
+@dataclass(frozen=True)
+class Noise:
+    """How far each calibrated metric moves with the seed (`make calibrate`): a higher or
+    lower rule allows max(its tolerance, k·σ). Equal rules (counts, demonstrations) stay
+    as they are: no seed moves those, so noise is no reason for them to change."""
+
+    k: float
+    sigma: Mapping[str, float]  # metric -> sample standard deviation over the seeds
+
+    def allowance(self, metric: str) -> float | None:
+        sigma = self.sigma.get(metric)
+        return None if sigma is None or self.k == 0 else self.k * sigma
+
+    def describe(self, metric: str) -> str:
+        return f"{self.k:g}σ = {self.allowance(metric) or 0.0:.3g}"
 
 
 def flatten_diff(diff: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, tuple]:
@@ -218,20 +276,28 @@ def flatten_diff(diff: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[st
 
 
 def compare(
-    diff: Mapping[str, Mapping[str, Mapping[str, Any]]], rules: Sequence[Rule]
+    diff: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    rules: Sequence[Rule],
+    noise: Noise | None = None,
 ) -> list[Verdict]:
     """Judge every metric of a parsed `dvc metrics diff --json --all`, sorted by name."""
     return [
-        judge(name, old, new, rule_for(name, rules))
+        judge(name, old, new, rule_for(name, rules), noise)
         for name, (old, new) in sorted(flatten_diff(diff).items())
     ]
 
 
-def judge(metric: str, old: Value | None, new: Value | None, rule: Rule | None) -> Verdict:
+def judge(
+    metric: str,
+    old: Value | None,
+    new: Value | None,
+    rule: Rule | None,
+    noise: Noise | None = None,
+) -> Verdict:
     """One metric's verdict; see gate.yaml's header for the semantics."""
 
-    def verdict(status: Status, reason: str = "") -> Verdict:
-        return Verdict(metric, old, new, rule, status, reason)
+    def verdict(status: Status, reason: str = "", noisy: str = "") -> Verdict:
+        return Verdict(metric, old, new, rule, status, reason, noisy)
 
     if new is None:  # whatever the rule: a metric must not silently disappear
         if old is None:
@@ -265,12 +331,23 @@ def judge(metric: str, old: Value | None, new: Value | None, rule: Rule | None) 
             )
         return verdict("ok" if delta == 0 else "within tolerance")
     worse = -delta if rule.better == "higher" else delta
+    floor, explain, seeds = allowed, rule.explain(before), ""
+    if noise and (seed_noise := noise.allowance(metric)) is not None:
+        seeds = noise.describe(metric)
+        if seed_noise > floor:  # the measured noise is the wider of the two: it applies
+            allowed, explain = seed_noise, f"{explain}; widened to the seed noise {seeds}"
+        else:
+            explain = f"{explain}; the seed noise {seeds} is less"
     if worse > 0 and _exceeds(worse, allowed):
         moved = "fell" if rule.better == "higher" else "rose"
-        return verdict("regressed", f"{moved} {_fmt(old)} -> {_fmt(new)} ({rule.explain(before)})")
+        return verdict("regressed", f"{moved} {_fmt(old)} -> {_fmt(new)} ({explain})")
     if delta == 0:
         return verdict("ok")
-    return verdict("improved" if worse < 0 else "within tolerance")
+    if worse < 0:
+        return verdict("improved")
+    if _exceeds(worse, floor):  # beyond the rule's tolerance, within the seed noise
+        return verdict("within noise", noisy=seeds)
+    return verdict("within tolerance")
 
 
 def _nan_status(rule: Rule, before: float, after: float) -> tuple[Status, str]:
@@ -357,6 +434,8 @@ def markdown_table(verdicts: Sequence[Verdict], show_all: bool = False) -> str:
         for v in rows:
             rule = f"{v.rule.short()} (`{v.rule.metric}`)" if v.rule else "—"
             status = f"**{v.status}**" if v.failed else v.status
+            if v.noise:
+                status += f" ({v.noise})"
             cells = (f"`{v.metric}`", _fmt(v.old), _fmt(v.new), _change(v), rule, status)
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     else:
@@ -422,7 +501,42 @@ def metrics_diff(root: Path, commit: str, metrics: str) -> tuple[dict[str, Any],
         raise GateError(f"`dvc metrics diff --json` printed no JSON:\n{out.stdout}") from None
 
 
-def run_gate(root: Path, rev: str, rules: Sequence[Rule], metrics: str) -> list[Verdict]:
+def seed_noise(root: Path, k: float, calibration: str) -> tuple[Noise | None, str]:
+    """The noise of the calibration file's families whose params are unchanged, and a line
+    for the output saying what it covers; (None, why) when no metric has any."""
+    if k == 0:
+        return None, f"seed noise: off (noise_k is 0 in {RULES_FILE}): the rules' tolerances"
+    try:
+        measured = load_calibration(root / calibration)
+    except CalibrationError as error:
+        raise GateError(str(error)) from None
+    if measured is None:
+        return None, (
+            f"seed noise: no {calibration} (`make calibrate` writes it): the rules' tolerances"
+        )
+    try:
+        params = yaml.safe_load((root / PARAMS_FILE).read_text())
+    except (OSError, yaml.YAMLError):
+        params = None
+    if not isinstance(params, Mapping):
+        params = {}  # nothing to compare with: every family counts as stale
+    fresh, stale = measured.fresh(params)
+    sigma = measured.sigmas(params)
+    line = (
+        f"seed noise: tolerance max(rule, {k:g}σ) for {len(sigma)} metrics of "
+        f"{', '.join(fresh) or 'no family'} ({calibration})"
+    )
+    if stale:
+        line += (
+            f"; stale, their params changed since: {', '.join(stale)} (rule tolerances only; "
+            f'`make calibrate FAMILIES="{" ".join(stale)}"`)'
+        )
+    return Noise(k, sigma), line
+
+
+def run_gate(
+    root: Path, rev: str, rules: Sequence[Rule], metrics: str, noise: Noise | None = None
+) -> list[Verdict]:
     """Resolve the baseline, diff the metrics file `metrics` (relative to `root`, as dvc.yaml
     names it) with dvc and judge; GateError when the gate cannot run."""
     commit = resolve_baseline(root, rev, metrics)
@@ -439,7 +553,7 @@ def run_gate(root: Path, rev: str, rules: Sequence[Rule], metrics: str) -> list[
         )
     if all(entry.get("new") is None for entry in entries.values()):
         raise GateError(f"dvc could not read the workspace's {metrics}{said}")
-    return compare({metrics: entries}, rules)
+    return compare({metrics: entries}, rules, noise)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -460,18 +574,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rules", type=Path, help=f"rules file (default: {RULES_FILE} at the repository root)"
     )
     parser.add_argument(
+        "--calibration",
+        default=CALIBRATION_FILE,
+        metavar="FILE",
+        help="seed spread per metric from `make calibrate`, relative to the repository root "
+        "(default: %(default)s; without it, the rules' tolerances alone)",
+    )
+    parser.add_argument(
         "--all", action="store_true", help="list every metric, not only changed ones"
     )
     parser.add_argument("--output", type=Path, help="also write the Markdown table here")
     args = parser.parse_args(argv)
     try:
         root = repo_root(Path.cwd())
-        rules = load_rules(args.rules or root / RULES_FILE)
-        verdicts = run_gate(root, args.baseline, rules, PurePosixPath(args.metrics).as_posix())
+        gate = load_gate(args.rules or root / RULES_FILE)
+        noise, noise_line = seed_noise(root, gate.noise_k, args.calibration)
+        metrics = PurePosixPath(args.metrics).as_posix()
+        verdicts = run_gate(root, args.baseline, gate.rules, metrics, noise)
     except (GateError, RulesError) as error:
         print(f"gate: error: {error}", file=sys.stderr)
         return 2
-    table = markdown_table(verdicts, show_all=args.all)
+    table = markdown_table(verdicts, show_all=args.all) + f"\n\n{noise_line}"
     print(table, flush=True)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

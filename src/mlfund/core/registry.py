@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 #                reports/params_check.json when nothing
 #   params       a params.yaml key it reads besides its own section and `compute` (DVC
 #                re-runs it when that changes); `compute` again when none
+#   seeds        the params keys of the seeds its results depend on: `make calibrate`
+#                retrains it over several of them (none: deterministic, not calibrated)
 FAMILIES = {
     "linear": {
         "description": "logistic regression, linear and polynomial regression",
@@ -38,6 +40,7 @@ FAMILIES = {
         "torch": False,
         "data": "reports/params_check.json",
         "params": "compute",
+        "seeds": [],  # lbfgs and least squares: no draw
     },
     "regularization": {
         "description": "ridge alpha sweep, learning curve, polynomial degrees, ridge vs lasso",
@@ -46,6 +49,7 @@ FAMILIES = {
         "torch": False,
         "data": "reports/params_check.json",
         "params": "compute",
+        "seeds": [],  # closed forms, coordinate descent, unshuffled folds
     },
     "clustering": {
         "description": "k-means, DBSCAN and agglomerative clustering of the blobs",
@@ -54,6 +58,7 @@ FAMILIES = {
         "torch": False,
         "data": "data/raw/blobs.parquet",
         "params": "compute",
+        "seeds": ["clustering.seed"],  # k-means++ initialisation
     },
     "embedding": {
         "description": "PCA and t-SNE of the digits",
@@ -62,6 +67,7 @@ FAMILIES = {
         "torch": False,
         "data": "data/raw/digits.parquet",
         "params": "compute",
+        "seeds": ["embedding.seed"],  # t-SNE (PCA is exact)
     },
     "features": {
         "description": "feature engineering and selection on the salary table",
@@ -70,6 +76,7 @@ FAMILIES = {
         "torch": False,
         "data": "reports/params_check.json",
         "params": "compute",
+        "seeds": ["features.seed"],  # the random forests
     },
     "numpy_nn": {
         "description": "neural networks from scratch in NumPy",
@@ -78,6 +85,7 @@ FAMILIES = {
         "torch": False,
         "data": "reports/params_check.json",
         "params": "compute",
+        "seeds": ["numpy_nn.seed"],
     },
     "mlp": {
         "description": "the PyTorch MLP, compared with the NumPy one",
@@ -86,6 +94,7 @@ FAMILIES = {
         "torch": True,
         "data": "reports/params_check.json",
         "params": "numpy_nn",  # the NumPy MLP it is compared with
+        "seeds": ["mlp.seed", "numpy_nn.seed"],  # and the NumPy MLP it is compared with
     },
     "cnn": {
         "description": "the curriculum's CNN on digits or CIFAR-10",
@@ -94,6 +103,7 @@ FAMILIES = {
         "torch": True,
         "data": "data/downloads/cifar10",
         "params": "compute",
+        "seeds": ["cnn.seed"],
     },
     "rnn": {
         "description": "RNN, LSTM and GRU forecasting noisy sine waves",
@@ -102,6 +112,7 @@ FAMILIES = {
         "torch": True,
         "data": "reports/params_check.json",
         "params": "data.sine_sequences.noise_std",  # the noise floor
+        "seeds": ["rnn.seed"],
     },
     "transformer": {
         "description": "a multi-head attention text classifier vs TF-IDF",
@@ -110,6 +121,7 @@ FAMILIES = {
         "torch": True,
         "data": "reports/params_check.json",
         "params": "compute",
+        "seeds": ["transformer.seed"],  # also draws the synthetic corpus and its split
     },
     "generative": {
         "description": "a VAE and a GAN on two Gaussian clusters",
@@ -118,6 +130,7 @@ FAMILIES = {
         "torch": True,
         "data": "reports/params_check.json",
         "params": "compute",
+        "seeds": ["generative.seed"],  # also draws the two clusters
     },
     "transfer": {
         "description": "transfer learning strategies vs training from scratch",
@@ -126,6 +139,7 @@ FAMILIES = {
         "torch": True,
         "data": "reports/params_check.json",
         "params": "cnn",  # the curriculum's CNN architecture it pretrains
+        "seeds": ["transfer.seed"],  # also picks the few labelled images
     },
 }
 
@@ -139,6 +153,12 @@ class Family:
     torch: bool
     data: str
     params: str
+    seeds: list[str]
+
+    @property
+    def params_keys(self) -> tuple[str, ...]:
+        """The params.yaml keys its train stage reads, as dvc.yaml lists them."""
+        return tuple(dict.fromkeys(("compute", self.name, self.params)))
 
     @property
     def module(self) -> str:

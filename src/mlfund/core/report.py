@@ -41,6 +41,29 @@ class Figure:
 Block = Heading | Paragraph | Table | Figure
 
 
+@dataclass(frozen=True)
+class SeedSpread:
+    """A family's headline metric over the seeds of `make calibrate`: mean and std per model."""
+
+    metric: str
+    seeds: str  # which seeds, e.g. "cnn.seed = 42..46"
+    k: int
+    by_model: dict[str, tuple[float, float]]  # model -> (mean, sample std)
+
+    def cell(self, model: str, text: str) -> str:
+        """`0.9972 (0.9961 ± 0.0015)`: the value, then the mean ± std over the seeds."""
+        if model not in self.by_model:
+            return text
+        mean, std = self.by_model[model]
+        return f"{text} ({format_value(mean)} ± {std:.2g})"  # two digits of a std are plenty
+
+    def note(self) -> Paragraph:
+        return Paragraph(
+            f"In brackets after {self.metric}: mean ± std over {self.k} seeds "
+            f"({self.seeds}), measured by `make calibrate` (reports/calibration.json)."
+        )
+
+
 def format_value(value: float) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.4e}"
@@ -54,9 +77,10 @@ def family_blocks(
     figures: list[Path],
     captions: dict[str, str],
     notes: list[Paragraph | Table],
+    spread: SeedSpread | None = None,
 ) -> list[Block]:
     """A family's section: its notes, figures in caption order, then one metrics row per
-    model with its run id."""
+    model with its run id; `spread` adds the seed spread to its headline metric's cells."""
     blocks: list[Block] = [Heading(family), *notes]
     order = list(captions)
     for path in sorted(
@@ -64,23 +88,30 @@ def family_blocks(
     ):
         blocks.append(Figure(path, captions.get(path.stem, path.stem.replace("_", " "))))
     names = sorted({m for values in metrics.values() for m in values})
+
+    def cell(model: str, name: str, value: float) -> str:
+        text = format_value(value)
+        return spread.cell(model, text) if spread and name == spread.metric else text
+
     if len(names) > WIDE_TABLE:  # one row per metric instead of a mostly empty wide table
         rows = [
-            [model, name, format_value(value), runs.get(model, "")]
+            [model, name, cell(model, name, value), runs.get(model, "")]
             for model, values in sorted(metrics.items())
             for name, value in sorted(values.items())
         ]
         blocks.append(Table(["model", "metric", "value", "MLflow run"], rows))
-        return blocks
-    rows = [
-        [
-            model,
-            *(format_value(values[m]) if m in values else "" for m in names),
-            runs.get(model, ""),
+    else:
+        rows = [
+            [
+                model,
+                *(cell(model, m, values[m]) if m in values else "" for m in names),
+                runs.get(model, ""),
+            ]
+            for model, values in sorted(metrics.items())
         ]
-        for model, values in sorted(metrics.items())
-    ]
-    blocks.append(Table(["model", *names, "MLflow run"], rows))
+        blocks.append(Table(["model", *names, "MLflow run"], rows))
+    if spread and spread.by_model:
+        blocks.append(spread.note())
     return blocks
 
 
