@@ -9,7 +9,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: repro test test-fast ui bench lint lock compare gate calibrate clean
+.PHONY: help repro test test-fast ui bench kernel-check lint lock compare gate calibrate clean
+
+help:  ## this list (the first target, so a bare `make` shows it)
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 16
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON_BASE) -m venv $(VENV)
@@ -23,14 +26,17 @@ repro: $(STAMP)  ## run the whole pipeline (only what changed)
 test: $(STAMP)  ## every test: unit, family, end-to-end (traced deps, PostgreSQL); what CI runs
 	$(BIN)/pytest
 
-test-fast: $(STAMP)  ## the edit loop: unit and family tests, no end-to-end dvc repro (~1 min)
-	$(BIN)/pytest -m "not e2e"
+test-fast: $(STAMP)  ## the edit loop: unit and family tests, no end-to-end dvc repro, one process per core
+	$(BIN)/pytest -m "not e2e" -n auto
 
 ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 over the repo's tracking store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
 bench: $(STAMP)  ## time a cold and a no-op `dvc repro`; writes reports/benchmarks.json
 	$(BIN)/python -m mlfund.bench --output reports/benchmarks.json
+
+kernel-check: $(STAMP)  ## same float bits on other CPUs? fingerprints here and under qemu's Haswell and EPYC
+	$(BIN)/python -m mlfund.kernel_check --compare reports/kernel_check.json
 
 compare: $(STAMP)  ## best MLflow run per family across experiments
 	$(BIN)/python -m mlfund.compare
@@ -44,7 +50,7 @@ BASELINE ?= HEAD
 gate: $(STAMP)  ## fail when a metric regresses against BASELINE (default HEAD); rules in gate.yaml
 	$(BIN)/python -m mlfund.gate --baseline $(BASELINE)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff check and format check
 	$(BIN)/ruff check src stages tests
 	$(BIN)/ruff format --check src stages tests
 

@@ -1,7 +1,8 @@
 """Fingerprint the float results of every numerical library the families use.
 
     python -m mlfund.kernel_check            # one JSON line per workload: its result's digest
-    python -m mlfund.kernel_check --compare reports/kernel_check.json
+    python -m mlfund.kernel_check --compare reports/kernel_check.json   # make kernel-check
+    python -m mlfund.kernel_check --table reports/kernel_check.json     # its table again
 
 Each workload is small, seeded and exercises one kernel family: NumPy's SIMD loops,
 OpenBLAS matmul, LAPACK, scikit-learn's OpenMP t-SNE, PyTorch's matmul (MKL), convolutions
@@ -146,44 +147,52 @@ def _run(cpu: str | None, pinned: bool) -> dict[str, str]:
 
 
 def compare() -> dict[str, dict]:
-    """Digests natively and on every qemu CPU model, pinned and not, and per workload
-    whether every CPU that ran it gave the same bits."""
+    """Digests on this CPU and on every qemu CPU model, with the pin and without."""
     cpus: list[str | None] = [None]
     if shutil.which("qemu-x86_64"):
         cpus += QEMU_CPUS
     else:
         print("qemu-x86_64 not found (apt install qemu-user): native runs only", file=sys.stderr)
-    result: dict[str, dict] = {}
-    for mode, pinned in (("pinned", True), ("native kernels", False)):
-        runs = {cpu or "native": _run(cpu, pinned) for cpu in cpus}
-        result[mode] = {
-            name: len({run[name] for run in runs.values() if run[name] != CRASHED}) == 1
-            for name in WORKLOADS
-        }
-        result[mode + " digests"] = runs
-    return result
+    return {
+        mode: {cpu or "native": _run(cpu, pinned) for cpu in cpus}
+        for mode, pinned in (("pinned", True), ("native kernels", False))
+    }
 
 
-def _table(result: dict[str, dict]) -> str:
-    def cell(mode: str, name: str) -> str:
-        crashed = [cpu for cpu, run in result[mode + " digests"].items() if run[name] == CRASHED]
-        same = "yes" if result[mode][name] else "NO"
-        return same + (f" (qemu {', '.join(crashed)} crashed)" if crashed else "")
+# Columns of the table: which CPUs must agree. This CPU is an Intel one with AVX-512.
+GROUPS = {"Intel (AVX-512, Haswell)": ("native", "Haswell"), "Intel and AMD (EPYC)": QEMU_CPUS}
+
+
+def table(digests: dict[str, dict]) -> str:
+    """Per workload and CPU group: the same bits with native kernels, and pinned."""
+
+    def cell(mode: str, name: str, group: tuple[str, ...]) -> str:
+        runs = [digests[mode][cpu][name] for cpu in ("native", *group) if cpu in digests[mode]]
+        if CRASHED in runs:
+            return "qemu crashed"
+        return "same" if len(set(runs)) == 1 else "DIFFER"
 
     width = max(map(len, WORKLOADS))
-    lines = [f"{'same bits on every CPU?':{width}}  {'native kernels':28}  pinned"]
-    lines += [
-        f"{name:{width}}  {cell('native kernels', name):28}  {cell('pinned', name)}"
-        for name in WORKLOADS
-    ]
+    header = [f"{mode}: {group}" for mode in digests for group in GROUPS]
+    lines = [" | ".join([f"{'same bits across CPUs?':{width}}", *header])]
+    for name in WORKLOADS:
+        cells = [
+            f"{cell(mode, name, cpus):{len(head)}}"
+            for (mode, (_, cpus)), head in zip(
+                ((m, g) for m in digests for g in GROUPS.items()), header, strict=True
+            )
+        ]
+        lines.append(" | ".join([f"{name:{width}}", *cells]))
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--compare"]:
         outcome = compare()
-        print(_table(outcome))
         if len(sys.argv) > 2:
             Path(sys.argv[2]).write_text(json.dumps(outcome, indent=2) + "\n")
+        print(table(outcome))
+    elif sys.argv[1:2] == ["--table"]:
+        print(table(json.loads(Path(sys.argv[2]).read_text())))
     else:
         fingerprint(sys.argv[1:] or list(WORKLOADS))
