@@ -21,7 +21,7 @@ SMALL = {
     "rnn": {"epochs": 3},
     "transformer": {"epochs": 2, "n_samples": 400},
     "generative": {"vae_epochs": 5, "gan_epochs": 5},
-    "transfer": {"source_epochs": 1, "epochs": 2},
+    "transfer": {"source_epochs": 1, "epochs": 2, "compare_seeds": 2},
 }
 
 

@@ -96,6 +96,25 @@ def test_out_of_range_names_path(raw: dict, section: str, key: str, value, path:
     assert f"  {path}" in error_of(raw)
 
 
+@pytest.mark.parametrize(
+    ("change", "path", "expected"),
+    [
+        ({"rotation": -5.0}, "transfer.target_shift.rotation", "greater than or equal to 0"),
+        ({"noise": 1.5}, "transfer.target_shift.noise", "less than or equal to 1"),
+        ({"blur": 1.0}, "transfer.target_shift.blur", "unknown key"),
+    ],
+)
+def test_transfer_target_shift_is_validated(raw: dict, change: dict, path: str, expected: str):
+    raw["transfer"]["target_shift"].update(change)
+    message = error_of(raw)
+    assert f"  {path}" in message and expected in message
+
+
+def test_transfer_classes_are_distinct(raw: dict):
+    raw["transfer"]["target_classes"] = [5, 6, 6]
+    assert "a digit is listed twice in [5, 6, 6]" in error_of(raw)
+
+
 def test_split_fraction_out_of_range(raw: dict):
     raw["split"]["salary"]["test_size"] = 1.5
     message = error_of(raw)

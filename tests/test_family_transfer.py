@@ -1,6 +1,7 @@
 """The transfer family: strategy layouts (trainable counts by hand), frozen weights really
 frozen, discriminative learning rates, the ResNet-18 weights error, the saved model's
-builder, and a small seeded run through its pure entry point."""
+builder, the target domain's distortions, the per-seed table, a small seeded run through
+its pure entry point, and (e2e) the claim itself: transfer beats scratch over 5 seeds."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import pytest
 import torch
 
 from mlfund.core import registry
+from mlfund.core.datasets import TARGET
 from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.cnn import build_cnn, digits_config
 from mlfund.deep.device import setup_compute
 from mlfund.deep.predictor import build
 from mlfund.deep.training import count_parameters, train_model
 from mlfund.families.transfer import best_strategy
+from mlfund.families.transfer.domain import distort, warp
 from mlfund.families.transfer.model import (
     LR_DECAY,
     RESNET18_FILE,
@@ -28,8 +31,9 @@ from mlfund.families.transfer.model import (
     param_groups,
     prepare,
     resnet18_weights_path,
-    split_classes,
+    task_rows,
 )
+from mlfund.families.transfer.seeds import SeedComparison
 from tests.conftest import FrameInputs
 
 
@@ -128,23 +132,57 @@ def test_resnet18_weights_error_names_param_and_file(tmp_path):
     assert resnet18_weights_path(None, hub_dir=str(tmp_path)) == weights
 
 
-def test_few_labels_and_class_split():
+def test_few_labels_and_task_rows():
     labels = np.repeat(np.arange(5), 30)
     chosen = few_labels(labels, 4, seed=3)
     assert np.bincount(labels[chosen]).tolist() == [4] * 5
     assert np.array_equal(chosen, few_labels(labels, 4, seed=3))
     assert not np.array_equal(chosen, few_labels(labels, 4, seed=4))
-    mask, target = split_classes(np.arange(10), [0, 1, 2, 3, 4])
-    assert target == [5, 6, 7, 8, 9] and mask.sum() == 5
-    with pytest.raises(TransferError):
-        split_classes(np.arange(3), [0, 1, 2])
+    # disjoint classes: each task keeps all of its own rows
+    labels = np.array([0, 1, 2, 3] * 5)
+    source, target = task_rows(labels, [0, 1], [2, 3])
+    assert np.array_equal(source, labels < 2) and np.array_equal(target, labels >= 2)
+    # shared classes: the first half of a class's rows (in split order) to the source only
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1, 2, 2])
+    source, target = task_rows(labels, [0, 1], [0, 1, 2])
+    assert np.flatnonzero(source).tolist() == [0, 1, 2, 3]
+    assert np.flatnonzero(target).tolist() == [4, 5, 6, 7, 8, 9]
+    with pytest.raises(TransferError, match=r"the target classes \[7\] have no training rows"):
+        task_rows(labels, [0, 1], [2, 7])
+
+
+def test_warp_against_numpy():
+    """No angle and no offset: the image itself; a quarter turn: numpy's rot90 (bilinear
+    sampling is exact on the pixel grid); a constant offset of one pixel in x: each pixel
+    reads its right neighbour, zeros past the edge."""
+    image = torch.arange(64, dtype=torch.float64).reshape(1, 8, 8)
+    still, flat = torch.zeros(1, dtype=torch.float64), torch.zeros(1, 2, 3, 3, dtype=torch.float64)
+    assert torch.equal(warp(image, still, flat), image)
+    turned = warp(image, torch.tensor([np.pi / 2], dtype=torch.float64), flat)
+    np.testing.assert_allclose(turned[0].numpy(), np.rot90(image[0].numpy()), atol=1e-12)
+    right = flat.clone()
+    right[:, 0] = 1.0
+    shifted = warp(image, still, right)[0].numpy()
+    np.testing.assert_allclose(shifted[:, :-1], image[0, :, 1:].numpy(), atol=1e-12)
+    assert np.all(shifted[:, -1] == 0)
+
+
+def test_distort_is_seeded_and_bounded():
+    rows = np.random.default_rng(0).uniform(0, 16, size=(6, 64))
+    kwargs = {"rotation": 30.0, "elastic": 0.5, "noise": 0.1}
+    shifted = distort(rows, 8, 16.0, seed=(1, 0), **kwargs)
+    assert shifted.shape == rows.shape and shifted.min() >= 0 and shifted.max() <= 16
+    assert np.array_equal(shifted, distort(rows, 8, 16.0, seed=(1, 0), **kwargs))
+    assert not np.allclose(shifted, distort(rows, 8, 16.0, seed=(2, 0), **kwargs))
+    assert distort(rows, 8, 16.0, rotation=0, elastic=0, noise=0, seed=0) is rows
 
 
 def small(params, **transfer):
-    """Two narrow conv blocks, three source epochs and four target epochs."""
+    """Two narrow conv blocks, three source epochs, four target epochs, two seeds."""
     family = registry.get("transfer")
     view = family.section(params)
-    short = view.transfer.model_copy(update={"epochs": 4, "source_epochs": 3, **transfer})
+    update = {"epochs": 4, "source_epochs": 3, "compare_seeds": 2, **transfer}
+    short = view.transfer.model_copy(update=update)
     return dataclasses.replace(view, transfer=short, channels=(8, 16), fc_size=32)
 
 
@@ -171,7 +209,7 @@ def test_run_is_seeded_and_complete(params, inputs, result):
 
     first = result.metrics
     assert strip(first) == strip(again.metrics)
-    assert list(first) == ["source_pretrain", *STRATEGIES]
+    assert list(first) == ["source_pretrain", *STRATEGIES, "seeds"]
     assert [run.name for run in result.runs] == ["source_pretrain", *STRATEGIES, "best"]
     assert all(run.dataset == "digits" for run in result.runs)
     assert [run.params["strategy"] for run in result.runs] == [r.name for r in result.runs]
@@ -187,18 +225,6 @@ def test_run_is_seeded_and_complete(params, inputs, result):
     assert best.tags["strategy"] == best_strategy(first) in STRATEGIES[:4]
     assert best.metrics == first[best.tags["strategy"]]
     assert list(best.figures) == list(result.figures) == list(result.captions) == ["strategies"]
-
-
-def test_pretrained_features_give_a_head_start(result):
-    """Transfer's point on a short budget (5 target digits, 10 labels each, four epochs at
-    the default learning rate): the source task is learnt, every strategy that starts from
-    the pretrained features reads unseen target digits at 0.6 or more (chance: 0.2), and
-    the same network from scratch trails each of them by over 0.2."""
-    metrics = result.metrics
-    assert metrics["source_pretrain"]["val_accuracy"] > 0.85
-    scratch = metrics["from_scratch"]["test_accuracy"]
-    for strategy in STRATEGIES[:4]:
-        assert metrics[strategy]["test_accuracy"] > max(0.6, scratch + 0.2), strategy
 
 
 def test_best_model_is_saved_unscored_and_rebuilds(result, inputs):
@@ -217,11 +243,69 @@ def test_best_model_is_saved_unscored_and_rebuilds(result, inputs):
 def test_errors_name_the_family(params, split_tables):
     compute = setup_compute("cpu", "fp32", 1)
     family = registry.get("transfer")
-    digits = FrameInputs({"digits": split_tables["digits"]})
-    every = list(range(10))
-    with pytest.raises(TransferError, match="transfer: the source classes cover every label"):
-        family.run(small(params, source_classes=every), digits, compute)
+    table = split_tables["digits"]
+    no_nine = table[(table["split"] != "train") | (table[TARGET] != 9)]
+    with pytest.raises(TransferError, match=r"transfer: the target classes \[9\] have no training"):
+        family.run(small(params), FrameInputs({"digits": no_nine}), compute)
     table = split_tables["digits"].copy()
     table.loc[table["split"] == "train", "x10"] = np.nan
     with pytest.raises(NonFiniteLossError, match=r"transfer\.learning_rate is 0\.001"):
         family.run(small(params, source_epochs=1), FrameInputs({"digits": table}), compute)
+
+
+def test_seed_comparison_table_and_margin():
+    """By hand: two strategies over three seeds; the margin is per seed, then averaged."""
+    table = SeedComparison(
+        [42, 43, 44],
+        {"fine_tune_last": [0.8, 0.7, 0.9], "from_scratch": [0.6, 0.7, 0.5]},
+    )
+    assert table.best == "fine_tune_last"
+    assert table.margins() == pytest.approx([0.2, 0.0, 0.4])
+    assert table.std("from_scratch") == pytest.approx(0.1)  # sample std (ddof 1)
+    assert table.metrics() == pytest.approx(
+        {
+            "best_mean_accuracy": 0.8,
+            "scratch_mean_accuracy": 0.6,
+            "margin_mean_accuracy": 0.2,
+            "margin_min_accuracy": 0.0,
+        }
+    )
+    paragraph, grid = table.notes()
+    assert "by +0.200 on the mean, on 2 of 3 seeds" in paragraph.text
+    assert grid.header == ["strategy", "seed 42", "seed 43", "seed 44", "mean", "std"]
+    assert grid.rows[0] == ["fine_tune_last", "0.800", "0.700", "0.900", "0.800", "0.100"]
+    assert grid.rows[-1][0] == "margin (fine_tune_last - from_scratch)"
+    assert grid.rows[-1][1:] == ["+0.200", "+0.000", "+0.400", "+0.200", "0.200"]
+
+
+def test_seeds_in_the_run(result):
+    """The pipeline's comparison: the strategy validation picked and from scratch, over
+    compare_seeds seeds; the first seed's numbers are the runs' own."""
+    best = result.runs[-1].tags["strategy"]
+    metrics = result.metrics
+    _, grid = result.notes
+    assert [row[0] for row in grid.rows] == [
+        best,
+        "from_scratch",
+        f"margin ({best} - from_scratch)",
+    ]
+    assert grid.header[1:3] == ["seed 42", "seed 43"]
+    assert grid.rows[0][1] == f"{metrics[best]['test_accuracy']:.3f}"
+    assert grid.rows[1][1] == f"{metrics['from_scratch']['test_accuracy']:.3f}"
+    seeds = metrics["seeds"]
+    assert seeds["margin_mean_accuracy"] == pytest.approx(
+        seeds["best_mean_accuracy"] - seeds["scratch_mean_accuracy"]
+    )
+
+
+@pytest.mark.e2e  # the whole train@transfer stage on the default params: ~30 s on one thread
+def test_transfer_beats_scratch_over_five_seeds(params, inputs):
+    """The family's claim on the default params (issue 13): the strategy validation picks
+    at transfer.seed beats the same network from scratch by at least 3 points of target
+    test accuracy on the mean over 5 seeds (measured: +0.127, the README's transfer
+    section). The short runs above are too short for transfer to show (4 target epochs)."""
+    assert params.transfer.compare_seeds == 5
+    family = registry.get("transfer")
+    result = family.run(family.section(params), inputs, setup_compute("cpu", "fp32", 1))
+    seeds = result.metrics["seeds"]
+    assert seeds["margin_mean_accuracy"] >= 0.03, result.notes[1].rows

@@ -425,16 +425,37 @@ class GenerativeParams(TorchFamilyParams):
     seed: Seed
 
 
+class TargetShift(Section):
+    """The target task's domain: every target image distorted, seeded (transfer.domain)."""
+
+    rotation: Annotated[float, Field(ge=0.0, le=180.0)]  # at most this many degrees either way
+    elastic: Annotated[float, Field(ge=0.0, le=4.0)]  # warp std in pixels of the 8x8 digit
+    noise: Annotated[float, Field(ge=0.0, le=1.0)]  # pixel noise std, share of the pixel range
+
+
 class TransferParams(TorchFamilyParams):
     backbone: Literal["pipeline_cnn", "resnet18_imagenet"]
     resnet18_weights: str | None = None  # path to resnet18 weights; None: the torch cache
     source_classes: list[Annotated[int, Field(ge=0, le=9)]] = Field(min_length=2)
+    target_classes: list[Annotated[int, Field(ge=0, le=9)]] = Field(min_length=2)
     labels_per_class: PositiveInt  # labelled target images per class ("few labels")
-    source_epochs: PositiveInt
-    epochs: PositiveInt
-    learning_rate: PositiveFloat
+    target_shift: TargetShift
+    # seeds of the best strategy vs from scratch comparison: seed, seed + 1, ...
+    compare_seeds: Annotated[int, Field(ge=1, le=20)]
+    source_epochs: PositiveInt  # pretraining on the source task
+    source_batch_size: PositiveInt
+    epochs: PositiveInt  # fine-tuning on the target task
+    patience: PositiveInt  # target epochs without a better validation loss before stopping
     batch_size: PositiveInt
+    learning_rate: PositiveFloat
     seed: Seed
+
+    @field_validator("source_classes", "target_classes")
+    @classmethod
+    def _distinct(cls, classes: list[int]) -> list[int]:
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"a digit is listed twice in {classes}")
+        return classes
 
 
 class TrackingParams(Section):

@@ -3,15 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.figure
 
 from mlfund.core.figures import new_figure
 
-CAPTIONS = {
-    "strategies": "Transfer strategies on the few-label target task (digits 5-9) from a "
-    "CNN pretrained on digits 0-4, against training from scratch.",
-}
+if TYPE_CHECKING:
+    from mlfund.core.config import TransferParams
+
+
+def _digits(classes: Sequence[int]) -> str:
+    """ "digits 0-9" for a run of consecutive digits, else "digits 1, 3, 7"."""
+    ordered = sorted(classes)
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"digits {ordered[0]}-{ordered[-1]}"
+    return "digits " + ", ".join(map(str, ordered))
+
+
+def captions(p: TransferParams) -> dict[str, str]:
+    """The report's caption of each figure, from the params it shows."""
+    shift = p.target_shift
+    moves = [
+        f"rotated up to {shift.rotation:g} degrees" if shift.rotation else "",
+        f"warped by {shift.elastic:g} pixel" if shift.elastic else "",
+        f"{shift.noise:.0%} pixel noise" if shift.noise else "",
+    ]
+    domain = ", ".join(m for m in moves if m) or "clean"
+    source = "ImageNet (ResNet-18)"
+    if p.backbone == "pipeline_cnn":
+        source = f"the clean {_digits(p.source_classes)}"
+        if set(p.source_classes) & set(p.target_classes):
+            source += " (the training rows the target task does not use)"
+    return {
+        "strategies": f"Transfer strategies at seed {p.seed} on the target task "
+        f"({_digits(p.target_classes)}, {domain}; {p.labels_per_class} labels per class) "
+        f"from a network pretrained on {source}, against the same network from scratch. "
+        "The table above repeats the picked strategy and from scratch over seeds."
+    }
 
 
 def strategies_figure(
