@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: help repro test test-fast ui bench kernel-check lint lock compare gate calibrate clean
+.PHONY: help repro test test-fast ui bench kernel-check lint lock compare gate calibrate tune tune-bench clean
 
 help:  ## this list (the first target, so a bare `make` shows it)
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 16
@@ -45,6 +45,20 @@ K ?= 5
 FAMILIES ?=
 calibrate: $(STAMP)  ## retrain each seeded family over K seeds (default 5); writes reports/calibration.json
 	$(BIN)/python -m mlfund.calibrate --k $(K) $(if $(FAMILIES),--families $(FAMILIES))
+
+FAMILY ?=
+TRIALS ?= 12
+WORKERS ?= 1
+STUDY ?=
+STORAGE ?=
+APPLY ?=
+tune: $(STAMP)  ## Optuna search of FAMILY's tune.yaml space: TRIALS, WORKERS, STUDY, STORAGE (postgresql://...), APPLY=1|queue
+	@test -n "$(FAMILY)" || { echo "usage: make tune FAMILY=<family> [TRIALS=12 WORKERS=1 STUDY= STORAGE= APPLY=]"; exit 2; }
+	dvc repro split  # the data every trial reads (a no-op when up to date)
+	$(BIN)/python -m mlfund.tune --family $(FAMILY) --trials $(TRIALS) --workers $(WORKERS) $(if $(STUDY),--study $(STUDY)) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(filter queue,$(APPLY)),--apply queue,$(if $(APPLY),--apply))
+
+tune-bench: $(STAMP)  ## 12 trials of rnn with 1 and 2 workers, with and without pruning; into reports/benchmarks.json
+	$(BIN)/python -m mlfund.tune_bench --family rnn --trials 12 --set rnn.epochs=15 --output reports/benchmarks.json
 
 BASELINE ?= HEAD
 gate: $(STAMP)  ## fail when a metric regresses against BASELINE (default HEAD); rules in gate.yaml

@@ -1,8 +1,10 @@
-"""Shared fixtures: the default params and every dataset made from them (once per session)."""
+"""Shared fixtures: the default params and every dataset made from them (once per session),
+the end-to-end project, and the loopback PostgreSQL and MLflow server of the scale-out tests."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 # isort: off
@@ -126,3 +128,22 @@ def e2e_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "pipeline",
     )
     return work
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL on 127.0.0.1, shared by the scale-out and tune tests (each
+    uses databases and MLflow experiments of its own): its `mlflow` database URL."""
+    from tests.services import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def tracking_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mlflow server` on that PostgreSQL, serving (proxying) the artifacts itself."""
+    from tests.services import mlflow_server
+
+    with mlflow_server(postgres, tmp_path_factory.mktemp("mlflow-server")) as uri:
+        yield uri

@@ -9,15 +9,9 @@ upstream of them from the DVC cache that run fills.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,17 +20,10 @@ import pytest
 
 from mlfund.bench import copy_workspace
 from tests.e2e import commit, dvc, edit_params, run
+from tests.services import free_port
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
-# .ci/run sets this: there, a missing PostgreSQL is a failure, not a skip.
-REQUIRE_SERVICES = os.environ.get("MLFUND_REQUIRE_SERVICES") == "1"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -140,116 +127,6 @@ def test_logged_models_answer_mlflow_models_predict(project: Path, tmp_path: Pat
         np.testing.assert_array_equal(served.astype(int), np.asarray(local).astype(int))
 
 
-def _postgres_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return candidates[-1].parent if candidates else None
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL on 127.0.0.1 (Debian's packages; .ci/run installs them)."""
-    binaries = _postgres_bin()
-    if binaries is None:
-        if REQUIRE_SERVICES:
-            pytest.fail("PostgreSQL is not installed (apt-get install postgresql)")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    # initdb refuses to run as root; as root, run the server as Debian's postgres user, in
-    # a folder it can reach (pytest's own temporary folders are private to root).
-    home = Path(tempfile.mkdtemp(prefix="mlfund-postgres-"))
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(home, "postgres")
-    port = _free_port()
-    data = home / "data"
-    subprocess.run(
-        [*as_user, binaries / "initdb", "-D", data, "-A", "trust", "-U", "mlflow", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off"
-    subprocess.run(
-        [
-            *as_user,
-            binaries / "pg_ctl",
-            "-D",
-            data,
-            "-o",
-            options,
-            "-l",
-            home / "server.log",
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        subprocess.run(
-            [binaries / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", "mlflow"],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
-    finally:
-        subprocess.run(
-            [*as_user, binaries / "pg_ctl", "-D", data, "-m", "immediate", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def tracking_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`mlflow server` on PostgreSQL, serving (proxying) the artifacts itself."""
-    home = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            postgres,
-            "--artifacts-destination",
-            str(home / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        from mlfund.core.tracking import TrackingUnavailable, check_server
-
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                check_server(uri, timeout=1)
-                break
-            except TrackingUnavailable:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"mlflow server did not start:\n{(home / 'server.log').read_text()}"
-                    )
-                time.sleep(0.5)
-        yield uri
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
-
-
 def test_parallel_experiments_against_a_postgres_tracking_server(
     project: Path, tracking_server: str, tmp_path: Path
 ) -> None:
@@ -273,7 +150,7 @@ def test_parallel_experiments_against_a_postgres_tracking_server(
 
 
 def test_unreachable_tracking_server_stops_the_stage_naming_it(project: Path) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()
     result = run(
         project,
@@ -295,7 +172,7 @@ def test_unreachable_tracking_server_can_be_tolerated(project: Path) -> None:
     original = params.read_text()
     try:
         edit_params(project, tracking={"on_unreachable": "warn"})
-        dead = f"http://127.0.0.1:{_free_port()}"
+        dead = f"http://127.0.0.1:{free_port()}"
         result = run(
             project, sys.executable, "-m", "stages.train", "linear", MLFLOW_TRACKING_URI=dead
         )

@@ -29,6 +29,7 @@ _NOT_COPIED = {
     "models",
     "mlruns",
     "mlflow.db",
+    "optuna.db",
     "dvc_plots",
     ".dvc/cache",
     ".dvc/tmp",

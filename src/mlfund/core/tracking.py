@@ -165,6 +165,11 @@ class Tracker:
         experiment = mlflow.set_experiment(family)
         close_orphans(mlflow.MlflowClient(), experiment.experiment_id, self._tags)
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags of its runs: family, git commit, DVC stage and experiment, host, pid."""
+        return {**self._tags, **_process_tags()}
+
     @contextmanager
     def run(self, model: str, dataset: str, params: Mapping[str, Any]) -> Iterator[Run]:
         """An MLflow run named `<family>/<model>` with flat params and the standard tags."""

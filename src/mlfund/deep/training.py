@@ -6,6 +6,9 @@ mnist script: `train_epoch`, `evaluate`, and `fit` with early stopping.
 - A non-finite loss stops training with `NonFiniteLossError`; the stage then writes no model.
 - `save_atomic` writes to a temporary file and renames it, so an interrupted run never
   leaves a half-written checkpoint.
+- `watching_epochs(callback)` lets a caller outside the family see every epoch of every
+  model it trains (`make tune` reports validation losses to Optuna's pruner); the pipeline
+  sets none, so its numbers do not depend on it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,22 @@ from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.device import Compute, seeded
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+# Who watches every epoch besides the family's own `on_epoch`: a hyperparameter search's
+# pruner, set around a family's `run` that does not know it. None in the pipeline.
+_epoch_watcher: ContextVar[EpochCallback | None] = ContextVar("epoch_watcher", default=None)
+
+
+@contextmanager
+def watching_epochs(callback: EpochCallback) -> Iterator[None]:
+    """Inside, every `fit` calls `callback(epoch, values)` after each epoch (epoch 0 starts
+    a model); an exception it raises (a pruned trial) stops the training and propagates."""
+    token = _epoch_watcher.set(callback)
+    try:
+        yield
+    finally:
+        _epoch_watcher.reset(token)
 
 
 def make_loader(
@@ -123,7 +144,7 @@ def fit(
     *,
     patience: int | None = None,
     metric: Callable[[Evaluation], float] | None = None,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    on_epoch: EpochCallback | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> History:
     """Train for `epochs`, keeping the weights of the best validation loss.
@@ -134,6 +155,7 @@ def fit(
     """
     history = History()
     best_state, best_loss = None, math.inf
+    watcher = _epoch_watcher.get()
     progress = _progress(epochs)
     for epoch in progress:
         values = {
@@ -152,6 +174,8 @@ def fit(
                 best_state = copy.deepcopy(model.state_dict())
         if on_epoch is not None:
             on_epoch(epoch, values)
+        if watcher is not None:
+            watcher(epoch, values)
         if hasattr(progress, "set_postfix"):
             progress.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
         if (
@@ -193,7 +217,7 @@ def train_model(
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     augment: Callable[[torch.Generator], Callable[[torch.Tensor], torch.Tensor]] | None = None,
     channels_last: bool = False,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> Fit:
     """The one training wrapper: seed, build, loaders, Adam, `fit`, timer.
 
