@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from mlfund.core.config import lookup
 from mlfund.core.errors import MlfundError
 from mlfund.core.report import SeedSpread
 
@@ -118,16 +119,6 @@ def spreads(runs: Sequence[Mapping[str, float]]) -> dict[str, Spread]:
     """Per metric, its spread over the runs (one `{metric: value}` per seed)."""
     names = sorted({name for run in runs for name in run})
     return {name: spread([run.get(name, math.nan) for run in runs]) for name in names}
-
-
-def lookup(raw: Mapping[str, Any], key: str) -> Any:
-    """The value at a dotted params key, or None where the path does not exist."""
-    node: Any = raw
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def params_digest(raw: Mapping[str, Any], keys: Sequence[str]) -> str:

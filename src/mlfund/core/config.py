@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -522,6 +523,25 @@ def parse_params(raw: object, source: str = "params") -> Params:
         return Params.model_validate(raw)
     except ValidationError as error:
         raise ParamsError(_format_errors(error, source)) from None
+
+
+_MISSING = object()
+
+
+def lookup(raw: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """The value at a dotted key (`cnn.seed`) of parsed params.yaml; `default` where the
+    path does not exist."""
+    node: Any = raw
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def has_key(raw: Mapping[str, Any], key: str) -> bool:
+    """Whether the dotted key exists in parsed params.yaml (its value may be null)."""
+    return lookup(raw, key, _MISSING) is not _MISSING
 
 
 def load_params(path: str | Path) -> Params:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mlfund.core.config import error_lines, parse_params
+from mlfund.core.config import error_lines, has_key, lookup, parse_params
 from mlfund.core.errors import MlfundError, ParamsError
 
 if TYPE_CHECKING:
@@ -185,24 +185,6 @@ def load_tune_file(path: Path) -> TuneFile:
     except yaml.YAMLError as error:
         raise SpaceError(f"{path}: not valid YAML: {error}") from None
     return parse_tune_file(raw, str(path))
-
-
-def has_key(raw: Mapping[str, Any], key: str) -> bool:
-    """Whether the dotted params key exists (its value may be null)."""
-    node: Any = raw
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def lookup(raw: Mapping[str, Any], key: str) -> Any:
-    """The value at a dotted params key that exists."""
-    node: Any = raw
-    for part in key.split("."):
-        node = node[part]
-    return node
 
 
 def with_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
