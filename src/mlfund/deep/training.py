@@ -6,6 +6,8 @@ mnist script: `train_epoch`, `evaluate`, and `fit` with early stopping.
 - A non-finite loss stops training with `NonFiniteLossError`; the stage then writes no model.
 - `save_atomic` writes to a temporary file and renames it, so an interrupted run never
   leaves a half-written checkpoint.
+- Progress: tqdm's bar on a terminal, otherwise a log line every few epochs, and one
+  summary line per trained model (`mlfund.deep.progress`).
 - `watching_epochs(callback)` lets a caller outside the family see every epoch of every
   model it trains (`make tune` reports validation losses to Optuna's pruner); the pipeline
   sets none, so its numbers do not depend on it.
@@ -16,7 +18,6 @@ from __future__ import annotations
 import copy
 import math
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.device import Compute, seeded
+from mlfund.deep.progress import EpochProgress, log_trained
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -132,6 +134,15 @@ class History:
     val_metric: list[float] = field(default_factory=list)
     best_epoch: int = -1
 
+    def kept(self) -> dict[str, float]:
+        """Validation numbers of the kept epoch; without validation, the last train loss."""
+        if self.best_epoch < 0:
+            return {"train_loss": self.train_loss[-1]} if self.train_loss else {}
+        kept = {"val_loss": self.val_loss[self.best_epoch]}
+        if self.val_metric:
+            kept["val_metric"] = self.val_metric[self.best_epoch]
+        return kept
+
 
 def fit(
     model: nn.Module,
@@ -146,18 +157,20 @@ def fit(
     metric: Callable[[Evaluation], float] | None = None,
     on_epoch: EpochCallback | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    name: str = "model",
 ) -> History:
     """Train for `epochs`, keeping the weights of the best validation loss.
 
     With `patience`, stop after that many epochs without improvement. `on_epoch(epoch,
     values)` receives the epoch's numbers (for MLflow). The model ends with the best
-    weights (or the last ones when there is no validation loader).
+    weights (or the last ones when there is no validation loader). Progress is shown
+    under `name` (`EpochProgress`).
     """
     history = History()
     best_state, best_loss = None, math.inf
     watcher = _epoch_watcher.get()
-    progress = _progress(epochs)
-    for epoch in progress:
+    progress = EpochProgress(name, epochs)
+    for epoch in range(epochs):
         values = {
             "train_loss": train_epoch(model, train_loader, loss_fn, optimizer, compute, transform)
         }
@@ -176,14 +189,14 @@ def fit(
             on_epoch(epoch, values)
         if watcher is not None:
             watcher(epoch, values)
-        if hasattr(progress, "set_postfix"):
-            progress.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
+        progress.update(epoch, values)
         if (
             patience is not None
             and history.best_epoch >= 0
             and epoch - history.best_epoch >= patience
         ):
             break
+    progress.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
@@ -218,8 +231,10 @@ def train_model(
     augment: Callable[[torch.Generator], Callable[[torch.Tensor], torch.Tensor]] | None = None,
     channels_last: bool = False,
     on_epoch: EpochCallback | None = None,
+    name: str = "model",
 ) -> Fit:
-    """The one training wrapper: seed, build, loaders, Adam, `fit`, timer.
+    """The one training wrapper: seed, build, loaders, Adam, `fit`, timer, and the
+    model's summary line under `name` (`rnn/lstm`: family and model).
 
     `build()` runs after torch's global seed is set, so parameter init (and dropout) come
     from `seed`; shuffling draws from a generator seeded alike. `param_groups(model)` gives
@@ -254,20 +269,20 @@ def train_model(
             metric=metric,
             on_epoch=on_epoch,
             transform=transform,
+            name=name,
         )
         seconds = time.perf_counter() - start
+    log_trained(
+        name,
+        compute,
+        epochs_run=len(history.train_loss),
+        best_epoch=history.best_epoch,
+        scores=history.kept(),
+        seconds=seconds,
+    )
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return Fit(model.cpu().eval(), history, seconds)
-
-
-def _progress(epochs: int):
-    """tqdm on a terminal, a plain range otherwise (DVC logs, CI)."""
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-
-        return tqdm(range(epochs), unit="epoch", leave=False)
-    return range(epochs)
 
 
 def save_atomic(obj: Any, path: Path) -> None:

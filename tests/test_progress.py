@@ -1,0 +1,124 @@
+"""Progress without a terminal (src/mlfund/deep/progress.py): which epochs get a log line,
+the summary line of a trained model, and that `fit` and `train_model` emit them."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from mlfund.deep import progress as progress_module
+from mlfund.deep.device import Compute
+from mlfund.deep.progress import EpochProgress
+from mlfund.deep.training import train_model
+
+CPU = Compute(torch.device("cpu"), "fp32")
+LOGGER = "mlfund.deep.progress"
+EPOCH_LINE = re.compile(r"^(\S+) epoch (\d+)/(\d+) (.*) \((\d+\.\d) s\)$")
+
+
+def epochs_logged(caplog) -> list[int]:
+    """The 1-based epochs of the progress lines captured so far."""
+    found = [EPOCH_LINE.match(r.getMessage()) for r in caplog.records if r.name == LOGGER]
+    return [int(m.group(2)) for m in found if m]
+
+
+def run_epochs(progress: EpochProgress, epochs: int, stop: int | None = None) -> None:
+    for epoch in range(epochs if stop is None else stop):
+        progress.update(epoch, {"train_loss": 1.0 / (epoch + 1), "val_loss": 2.0})
+    progress.close()
+
+
+def test_without_a_terminal_first_every_tenth_and_last_epoch(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    run_epochs(EpochProgress("rnn/lstm", 50, terminal=False), 50)
+    assert epochs_logged(caplog) == [1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
+    line = caplog.records[1].getMessage()
+    assert EPOCH_LINE.match(line).group(1, 3, 4) == (
+        "rnn/lstm",
+        "50",
+        "train_loss=0.2 val_loss=2",
+    )
+
+
+def test_an_explicit_interval_and_early_stopping_still_log_the_last_epoch(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    run_epochs(EpochProgress("m", 100, every_epochs=10, terminal=False), 100, stop=23)
+    assert epochs_logged(caplog) == [1, 10, 20, 23]  # stopped early at 23: logged on close
+
+
+def test_a_slow_epoch_is_logged_when_the_seconds_run_out(caplog, monkeypatch):
+    clock = iter([0.0, 1.0, 2.0, 40.0, 41.0, 200.0, 201.0])  # start, then one read per epoch
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: next(clock))
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    run_epochs(EpochProgress("m", 1000, every_seconds=30.0, terminal=False), 1000, stop=5)
+    # epoch 1 (first), 3 (39 s since the last line), 5 (159 s); epoch 5 is also the last run
+    assert epochs_logged(caplog) == [1, 3, 5]
+    assert caplog.records[1].getMessage().endswith("(40.0 s)")
+
+
+def test_on_a_terminal_the_bar_draws_and_nothing_is_logged(caplog, capsys):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    run_epochs(EpochProgress("m", 5, terminal=True), 5)
+    assert epochs_logged(caplog) == []
+    assert "5/5" in capsys.readouterr().err  # tqdm's bar, on stderr
+
+
+def test_train_model_logs_epochs_and_one_summary_line(caplog):
+    """Through the real loop: early stopping on a constant target stops before `epochs`,
+    and the summary names device, precision, epochs run, the kept epoch and its val_loss."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    x = torch.linspace(-1, 1, 32).reshape(-1, 1)
+    fitted = train_model(
+        lambda: nn.Linear(1, 1),
+        (x, 2 * x),
+        (x, 2 * x),
+        nn.MSELoss(),
+        CPU,
+        seed=0,
+        learning_rate=0.1,
+        batch_size=8,
+        epochs=30,
+        patience=2,
+        name="toy/linear",
+    )
+    history = fitted.history
+    run = len(history.train_loss)
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert epochs_logged(caplog)[0] == 1 and epochs_logged(caplog)[-1] == run
+    assert all(m.startswith("toy/linear ") for m in messages)
+    summary = messages[-1]
+    assert summary.startswith("toy/linear trained: device=cpu precision=fp32 ")
+    assert f"epochs={run} best_epoch={history.best_epoch} " in summary
+    assert f"val_loss={history.val_loss[history.best_epoch]:.4g} " in summary
+    assert re.search(rf"seconds={fitted.seconds:.1f}$", summary)
+
+
+def test_without_validation_the_summary_says_no_epoch_was_kept(caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    x = torch.ones(8, 1)
+    fitted = train_model(
+        lambda: nn.Linear(1, 1),
+        (x, x),
+        None,
+        nn.MSELoss(),
+        CPU,
+        seed=0,
+        learning_rate=0.1,
+        batch_size=8,
+        epochs=3,
+    )
+    summary = caplog.records[-1].getMessage()
+    loss = fitted.history.train_loss[-1]
+    assert f"epochs=3 best_epoch=none train_loss={loss:.4g} " in summary
+
+
+@pytest.mark.parametrize("epochs", [1, 7])
+def test_every_run_logs_its_first_and_last_epoch_once(caplog, epochs):
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    run_epochs(EpochProgress("m", epochs, terminal=False), epochs)
+    logged = epochs_logged(caplog)
+    assert logged[0] == 1 and logged[-1] == epochs and len(logged) == len(set(logged))
