@@ -336,11 +336,14 @@ class Page:
                 self.failed_requests.append(f"{params['errorText']} {url}")
 
     def goto(self, url: str, timeout: float | None = None) -> None:
-        """Navigate, and wait for the load event (images and scripts loaded)."""
+        """Navigate, and wait for the load event (images and scripts loaded), unless only
+        the #fragment changed."""
         self._loaded.clear()
         navigated = self.send("Page.navigate", {"url": url})
         if navigated.get("errorText"):
             raise BrowserError(f"could not open {url}: {navigated['errorText']}")
+        if "loaderId" not in navigated:  # same document, another #fragment: nothing loads
+            return
         limit = timeout or self.browser.timeout
         if not self._loaded.wait(limit):
             raise TimeoutError(f"{url} did not finish loading in {limit} s")
@@ -389,16 +392,19 @@ class Page:
         self, selector: str | None = None, text: str | None = None, timeout: float | None = None
     ) -> None:
         """A real mouse click (press and release at its centre, as React listens for) on the
-        first element matching the CSS `selector`, or on the smallest visible element whose
-        text is exactly `text`; waits for it to appear."""
+        first element matching the CSS `selector`, or on the first visible element whose
+        text is exactly `text` (the innermost such); waits for it to appear."""
         if (selector is None) == (text is None):
             raise ValueError("click needs exactly one of selector and text")
         if selector is not None:
             find = f"document.querySelector({json.dumps(selector)})"
         else:
+            # the matches come parents first; the first that holds no other match is the
+            # innermost of the first (a link, not the table cell around it)
             find = (
-                "[...document.querySelectorAll('body *')].filter(e => e.offsetParent !== null"
-                f" && e.innerText && e.innerText.trim() === {json.dumps(text)}).pop()"
+                "(() => { const all = [...document.querySelectorAll('body *')].filter(e => "
+                f"e.offsetParent !== null && e.innerText?.trim() === {json.dumps(text)}); "
+                "return all.find(e => !all.some(o => o !== e && e.contains(o))); })()"
             )
         centre = self.wait_for(
             f"(() => {{ const e = {find}; if (!e) return null; e.scrollIntoView({{block: "

@@ -17,7 +17,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from mlfund.core import report
+from mlfund.core import registry, report
 from mlfund.core.modelstore import (
     MANIFEST,
     ModelCard,
@@ -247,16 +247,22 @@ def test_family_blocks(tmp_path: Path):
     metrics_ = {"ols": {"test_mse": 0.5, "train_r2": 0.9}, "logit": {"test_accuracy": 0.9}}
     captions = {"decision_boundary": "The boundary.", "regression_fits": "The fits."}
     note = report.Paragraph("A note under the title.")
-    blocks = report.family_blocks("linear", metrics_, {"ols": "run-1"}, figures, captions, [note])
-    assert blocks[:2] == [report.Heading("linear"), note]
+    linear = registry.get("linear")
+    blocks = report.family_blocks(linear, metrics_, {"ols": "run-1"}, figures, captions, [note])
+    assert blocks[:4] == [
+        report.Heading("linear", anchor="linear"),
+        report.Paragraph(linear.description),
+        report.Headline("test_accuracy", "max", [("logit", "0.9")]),  # the registry's primary
+        note,
+    ]
     # figures in the order of the family's captions, unknown ones last
-    assert [b.path.stem for b in blocks[2:5]] == [
+    assert [b.path.stem for b in blocks[4:7]] == [
         "decision_boundary",
         "regression_fits",
         "extra_plot",
     ]
-    assert blocks[2].caption == "The boundary."
-    assert blocks[4].caption == "extra plot"  # no caption known: the stem
+    assert blocks[4].caption == "The boundary."
+    assert blocks[6].caption == "extra plot"  # no caption known: the stem
     table = blocks[-1]
     assert table.header == ["model", "test_accuracy", "test_mse", "train_r2", "MLflow run"]
     assert table.rows == [["logit", "0.9", "", "", ""], ["ols", "", "0.5", "0.9", "run-1"]]
@@ -272,7 +278,11 @@ def test_family_blocks_show_the_seed_spread_of_the_headline_metric():
     spread = report.SeedSpread(
         "test_accuracy", "cnn.seed = 42..46", 5, {"simple_cnn": (0.9961, 0.0015)}
     )
-    blocks = report.family_blocks("cnn", metrics_, {}, [], {}, [], spread)
+    blocks = report.family_blocks(registry.get("cnn"), metrics_, {}, [], {}, [], spread)
+    assert (
+        report.Headline("test_accuracy", "max", [("simple_cnn", "0.9972 (0.9961 ± 0.0015)")])
+        in blocks
+    )
     table, note = blocks[-2:]
     assert table.rows[1] == ["simple_cnn", "0.9972 (0.9961 ± 0.0015)", "0.04", "", ""]
     assert note == report.Paragraph(
@@ -281,5 +291,60 @@ def test_family_blocks_show_the_seed_spread_of_the_headline_metric():
     )
     # a long table (one row per metric) marks the same cell
     wide = {"simple_cnn": {f"m{i}": 1.0 for i in range(report.WIDE_TABLE)} | metrics_["simple_cnn"]}
-    rows = report.family_blocks("cnn", wide, {}, [], {}, [], spread)[-2].rows
+    rows = report.family_blocks(registry.get("cnn"), wide, {}, [], {}, [], spread)[-2].rows
     assert ["simple_cnn", "test_accuracy", "0.9972 (0.9961 ± 0.0015)", ""] in rows
+
+
+@pytest.mark.parametrize(
+    ("family", "order"),
+    [("rnn", ["gru", "lstm", "rnn", "broken"]), ("transformer", ["tfidf", "attention", "broken"])],
+)
+def test_headline_puts_the_best_first_by_the_registry_direction(family: str, order: list[str]):
+    # rnn: test_mse, lower is better; transformer: test_accuracy, higher is better
+    metric = registry.get(family).primary
+    values = {"rnn": 0.3, "lstm": 0.2, "gru": 0.1, "tfidf": 0.95, "attention": 0.9}
+    metrics_ = {m: {metric: v, "other": 0.0} for m, v in values.items() if m in order}
+    metrics_["broken"] = {metric: float("nan")}  # a diverged model goes last, not first
+    metrics_["no_primary"] = {"other": 1.0}  # e.g. linear's regression models: left out
+    top = report.headline(registry.get(family), metrics_)
+    assert top is not None and top.metric == metric
+    assert [model for model, _ in top.values] == order
+
+
+def test_headline_of_a_family_without_its_primary_metric_is_none():
+    assert report.headline(registry.get("linear"), {"ols": {"test_mse": 0.5}}) is None
+
+
+def test_contents_is_read_off_the_sections():
+    sections = [
+        report.family_blocks(registry.get("rnn"), {"gru": {"test_mse": 0.1}}, {}, [], {}, []),
+        report.family_blocks(registry.get("linear"), {"ols": {"test_mse": 0.5}}, {}, [], {}, []),
+    ]
+    assert report.contents(sections) == report.Contents(
+        [
+            ("rnn", registry.get("rnn").description, "test_mse: 0.1 (gru)"),
+            ("linear", registry.get("linear").description, ""),
+        ]
+    )
+
+
+def test_header_contents_and_headline_in_both_renderings(tmp_path: Path):
+    section = report.family_blocks(
+        registry.get("rnn"), {"gru": {"test_mse": 0.1}, "rnn": {"test_mse": 0.3}}, {}, [], {}, []
+    )
+    run = report.RunInfo("a" * 40, "b" * 64, "exp-1")
+    blocks = [run, report.contents([section]), *section]
+    page = report.to_html("T", blocks)
+    assert f'<code title="{"a" * 40}">{"a" * 12}</code>' in page
+    assert f'<code title="{"b" * 64}">{"b" * 12}</code>' in page
+    assert "DVC experiment <code>exp-1</code>" in page
+    assert '<nav id="contents">' in page and '<a href="#rnn">rnn</a>' in page
+    assert '<h2 id="rnn">rnn <a class="up" href="#contents">' in page
+    assert (
+        '<div class="stat best"><span class="model">gru</span><span class="value">0.1</span>'
+        in page
+    )
+    text = report.to_markdown("T", blocks, tmp_path)
+    assert f"Code: git `{'a' * 12}` · params.yaml: sha256 `{'b' * 12}`" in text
+    assert "| [rnn](#rnn) |" in text
+    assert "**test_mse** (lower is better): gru **0.1** · rnn **0.3**" in text

@@ -64,7 +64,8 @@ def test_outputs_report_and_plots(project: Path) -> None:
     assert len(figures) >= 28
     assert html.count("data:image/png;base64,") == len(figures)  # every figure, embedded
     for family in FAMILIES:
-        assert f"<h2>{family}</h2>" in html
+        assert f'<h2 id="{family}">{family} ' in html  # and its entry in the contents:
+        assert f'<a href="#{family}">{family}</a>' in html
     assert (project / "reports/validation/docs/index.html").exists()
     confusion = pd.read_csv(project / "reports/plots/confusion/linear.logistic_regression.csv")
     assert len(confusion) == 200 and set(confusion.columns) == {"actual", "predicted"}

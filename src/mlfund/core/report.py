@@ -2,15 +2,21 @@
 
 The report is a list of blocks rendered twice: Markdown (figures linked by relative
 path) and a self-contained HTML page (figures embedded as base64), so both always say
-the same thing.
+the same thing. The page opens with the code and params it came from and a table of
+contents; each family's section starts with its headline metric per model.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from mlfund.core.registry import Family
 
 WIDE_TABLE = 10  # metric columns above which a family's table is written long
 
@@ -19,6 +25,7 @@ WIDE_TABLE = 10  # metric columns above which a family's table is written long
 class Heading:
     text: str
     level: int = 2
+    anchor: str = ""  # an element id, for links to `#anchor` (Markdown viewers derive it)
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,37 @@ class Figure:
     caption: str
 
 
-Block = Heading | Paragraph | Table | Figure
+@dataclass(frozen=True)
+class RunInfo:
+    """Which code and params the numbers come from: the page's header."""
+
+    commit: str  # git HEAD when the report stage ran, as the MLflow runs' git_commit tag
+    params_sha256: str  # calibration.params_digest of every key of params.yaml
+    experiment: str = ""  # the DVC experiment's name under `dvc exp run`
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A family's primary metric (the registry's, as `make compare` ranks by) per model,
+    best first: the numbers at the top of its section."""
+
+    metric: str
+    direction: Literal["max", "min"]
+    values: list[tuple[str, str]]  # (model, value as shown)
+
+    @property
+    def better(self) -> str:
+        return "higher is better" if self.direction == "max" else "lower is better"
+
+
+@dataclass(frozen=True)
+class Contents:
+    """The table of contents: per family its anchor, one line on it and its best number."""
+
+    entries: list[tuple[str, str, str]]  # (anchor, description, "metric: value (model)")
+
+
+Block = Heading | Paragraph | Table | Figure | RunInfo | Headline | Contents
 
 
 @dataclass(frozen=True)
@@ -70,8 +107,39 @@ def format_value(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def headline(
+    family: Family, metrics: dict[str, dict[str, float]], spread: SeedSpread | None = None
+) -> Headline | None:
+    """The family's primary metric for each model that has one, best first (a NaN last);
+    None when no model has it."""
+    scored = [
+        (m, values[family.primary]) for m, values in metrics.items() if family.primary in values
+    ]
+    if not scored:
+        return None
+    sign = -1 if family.direction == "max" else 1
+    scored.sort(
+        key=lambda mv: (not math.isfinite(mv[1]), sign * mv[1] if math.isfinite(mv[1]) else 0)
+    )
+    shown = [(m, spread.cell(m, format_value(v)) if spread else format_value(v)) for m, v in scored]
+    return Headline(family.primary, family.direction, shown)
+
+
+def contents(sections: list[list[Block]]) -> Contents:
+    """The table of contents of these sections (as `family_blocks` makes them), read off
+    the sections themselves: the anchored heading, the line under it, the best headline."""
+    entries = []
+    for section in sections:
+        heading = next(b for b in section if isinstance(b, Heading) and b.anchor)
+        line = next((b.text for b in section if isinstance(b, Paragraph)), "")
+        top = next((b for b in section if isinstance(b, Headline)), None)
+        best = f"{top.metric}: {top.values[0][1]} ({top.values[0][0]})" if top else ""
+        entries.append((heading.anchor, line, best))
+    return Contents(entries)
+
+
 def family_blocks(
-    family: str,
+    family: Family,
     metrics: dict[str, dict[str, float]],
     runs: dict[str, str],
     figures: list[Path],
@@ -79,9 +147,15 @@ def family_blocks(
     notes: list[Paragraph | Table],
     spread: SeedSpread | None = None,
 ) -> list[Block]:
-    """A family's section: its notes, figures in caption order, then one metrics row per
-    model with its run id; `spread` adds the seed spread to its headline metric's cells."""
-    blocks: list[Block] = [Heading(family), *notes]
+    """A family's section: its headline, notes, figures in caption order, then one metrics
+    row per model with its run id; `spread` adds the seed spread to its primary metric."""
+    top = headline(family, metrics, spread)
+    blocks: list[Block] = [
+        Heading(family.name, anchor=family.name),
+        Paragraph(family.description),
+        *([top] if top else []),
+        *notes,
+    ]
     order = list(captions)
     for path in sorted(
         figures, key=lambda p: order.index(p.stem) if p.stem in order else len(order)
@@ -115,6 +189,12 @@ def family_blocks(
     return blocks
 
 
+def _run_line(info: RunInfo) -> tuple[str, str, str]:
+    """(commit, params digest, experiment) as shown: short ids, full ones on hover."""
+    commit = info.commit[:12] if len(info.commit) == 40 else info.commit
+    return commit, info.params_sha256[:12], info.experiment
+
+
 def to_markdown(title: str, blocks: list[Block], relative_to: Path) -> str:
     lines = [f"# {title}", ""]
     for block in blocks:
@@ -135,41 +215,93 @@ def to_markdown(title: str, blocks: list[Block], relative_to: Path) -> str:
                     f"*{caption}*",
                     "",
                 ]
+            case RunInfo():
+                commit, digest, experiment = _run_line(block)
+                exp = f" · DVC experiment `{experiment}`" if experiment else ""
+                lines += [f"Code: git `{commit}` · params.yaml: sha256 `{digest}`{exp}", ""]
+            case Headline(metric, _, values):
+                shown = " · ".join(f"{model} **{value}**" for model, value in values)
+                lines += [f"**{metric}** ({block.better}): {shown}", ""]
+            case Contents(entries):
+                lines += ["## Contents", "", "| family | what | headline |", "|---|---|---|"]
+                lines += [f"| [{a}](#{a}) | {what} | {top} |" for a, what, top in entries]
+                lines.append("")
     return "\n".join(lines)
 
 
-_STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}
-table{border-collapse:collapse;font-size:.85em;margin:1em 0}td,th{border:1px solid #ccc;
-padding:.25em .5em;text-align:right}td:first-child,th:first-child{text-align:left}
-figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#555;font-style:italic}"""
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
+line-height:1.4}table{border-collapse:collapse;font-size:.85em;margin:1em 0}td,th{border:1px
+solid #ccc;padding:.25em .5em;text-align:right}td:first-child,th:first-child{text-align:left}
+figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#555;font-style:italic}
+code{background:#f0f2f4;padding:0 .3em;border-radius:3px}.run{color:#444}
+nav td,nav th{text-align:left!important}nav td:last-child{font-variant-numeric:tabular-nums}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2.5em}
+h2 .up{float:right;font-size:.55em;font-weight:normal;padding-top:.6em}
+.headline{display:flex;flex-wrap:wrap;gap:.4em 2em;align-items:baseline;background:#f4f7fa;
+border-left:4px solid #3b6ea5;padding:.6em 1em;margin:.8em 0 1.2em}
+.headline .metric{flex-basis:100%;font-weight:600}.headline .metric span{font-weight:normal;
+color:#666;font-size:.85em;margin-left:.5em}.stat .model{display:block;color:#555;
+font-size:.8em}.stat .value{font-size:1.3em;font-variant-numeric:tabular-nums}
+.stat.best .value{font-weight:700}"""
+
+
+def _html_block(block: Block) -> str:
+    e = html.escape
+    match block:
+        case Heading(text, level, anchor) if anchor:
+            up = '<a class="up" href="#contents">↑ contents</a>'
+            return f'<h{level} id="{e(anchor)}">{e(text)} {up}</h{level}>'
+        case Heading(text, level):
+            return f"<h{level}>{e(text)}</h{level}>"
+        case Paragraph(text):  # `code` as in Markdown
+            return "<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", e(text)) + "</p>"
+        case Table(header, rows):
+            head = "".join(f"<th>{e(h)}</th>" for h in header)
+            cells = "".join(
+                "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows
+            )
+            return f"<table><tr>{head}</tr>{cells}</table>"
+        case Figure(path, caption):
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            return (
+                f'<figure><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{e(caption)}</figcaption></figure>"
+            )
+        case RunInfo(commit_id, params_sha256):
+            commit, digest, experiment = _run_line(block)
+            exp = f" · DVC experiment <code>{e(experiment)}</code>" if experiment else ""
+            return (
+                f'<p class="run">Code: git <code title="{e(commit_id)}">{e(commit)}</code> '
+                f"(HEAD when the report stage ran) · params.yaml: sha256 "
+                f'<code title="{e(params_sha256)}">{e(digest)}</code> (of its values)'
+                f"{exp}</p>"
+            )
+        case Headline(metric, _, values):
+            stats = "".join(
+                f'<div class="stat{" best" if i == 0 else ""}"><span class="model">{e(m)}'
+                f'</span><span class="value">{e(v)}</span></div>'
+                for i, (m, v) in enumerate(values)
+            )
+            return (
+                f'<div class="headline"><div class="metric">{e(metric)}'
+                f"<span>{e(block.better)}</span></div>{stats}</div>"
+            )
+        case Contents(entries):
+            rows = "".join(
+                f'<tr><td><a href="#{e(a)}">{e(a)}</a></td><td>{e(what)}</td><td>{e(top)}</td></tr>'
+                for a, what, top in entries
+            )
+            head = "<tr><th>family</th><th>what</th><th>headline</th></tr>"
+            return f'<nav id="contents"><h2>Contents</h2><table>{head}{rows}</table></nav>'
+    raise TypeError(f"not a report block: {block!r}")
 
 
 def to_html(title: str, blocks: list[Block]) -> str:
     """One file with every figure embedded, so it can be mailed or archived alone."""
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    for block in blocks:
-        match block:
-            case Heading(text, level):
-                body.append(f"<h{level}>{html.escape(text)}</h{level}>")
-            case Paragraph(text):
-                body.append(f"<p>{html.escape(text)}</p>")
-            case Table(header, rows):
-                head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-                cells = "".join(
-                    "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                    for row in rows
-                )
-                body.append(f"<table><tr>{head}</tr>{cells}</table>")
-            case Figure(path, caption):
-                data = base64.b64encode(path.read_bytes()).decode("ascii")
-                body.append(
-                    f'<figure><img alt="{html.escape(caption)}" '
-                    f'src="data:image/png;base64,{data}"><figcaption>'
-                    f"{html.escape(caption)}</figcaption></figure>"
-                )
+    body = f"<h1>{html.escape(title)}</h1>" + "".join(_html_block(b) for b in blocks)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
-        f"</title><style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+        f"</title><style>{_STYLE}</style></head><body>{body}</body></html>\n"
     )
 
 
