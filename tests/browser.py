@@ -59,7 +59,7 @@ class BrowserError(RuntimeError):
 def find_chromium() -> str | None:
     """$MLFUND_CHROMIUM, else the first of Debian's, Ubuntu's and Google's names on PATH."""
     if explicit := os.environ.get("MLFUND_CHROMIUM"):
-        return explicit
+        return shutil.which(explicit)  # a name on PATH or a path; None when not there
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         if found := shutil.which(name):
             return found
