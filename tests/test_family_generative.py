@@ -68,6 +68,11 @@ def test_run_gives_a_run_per_model_and_a_comparison_run(result, params: Params):
     assert set(vae.history) == {"loss"}
     assert set(gan.history) == {"generator_loss", "discriminator_loss"}
     assert len(gan.history["generator_loss"]) == QUICK["gan_epochs"]
+    tables = result.plots  # reports/plots/generative/history_<model>.csv for `dvc plots`
+    assert set(tables) == {"history_vae", "history_gan"}
+    assert list(tables["history_gan"].columns) == ["epoch", "generator_loss", "discriminator_loss"]
+    assert tables["history_vae"]["loss"].tolist() == vae.history["loss"]
+    assert tables["history_vae"]["epoch"].tolist() == list(range(QUICK["vae_epochs"]))
     assert gan.metrics["final_loss"] == gan.history["generator_loss"][-1]
     assert gan.tags["gan_learning_rate"] == str(gen.GAN_LEARNING_RATE)
     assert vae.tags["device"] == gan.tags["device"] == "cpu"

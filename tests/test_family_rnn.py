@@ -113,6 +113,14 @@ def test_run_gives_a_run_and_model_per_cell_and_a_comparison_run(result):
         json.dumps(saved.config)
     comparison = result.runs[-1]
     assert comparison.model is None and comparison.metrics == {}
+    # the per-epoch curves, as reports/plots/rnn/history_<cell>.csv for `dvc plots`
+    assert set(result.plots) == {f"history_{cell}" for cell in CELLS}
+    for run in result.runs[:3]:
+        table = result.plots[f"history_{run.name}"]
+        assert list(table.columns) == ["epoch", "train_loss", "val_loss"]
+        assert table["epoch"].tolist() == list(range(run.metrics["epochs_run"]))
+        assert table["val_loss"].tolist() == run.history["val_loss"]
+        assert table["val_loss"].idxmin() == run.metrics["best_epoch"]
     assert list(comparison.figures) == ["curves_and_predictions", "mse_comparison"]
 
 

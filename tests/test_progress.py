@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
+from mlfund.core import registry
+from mlfund.core.family import ModelRun, epoch_tables
 from mlfund.deep import progress as progress_module
 from mlfund.deep.device import Compute
 from mlfund.deep.progress import EpochProgress
 from mlfund.deep.training import train_model
 
 CPU = Compute(torch.device("cpu"), "fp32")
+ROOT = Path(__file__).resolve().parents[1]
 LOGGER = "mlfund.deep.progress"
 EPOCH_LINE = re.compile(r"^(\S+) epoch (\d+)/(\d+) (.*) \((\d+\.\d) s\)$")
 
@@ -122,3 +127,35 @@ def test_every_run_logs_its_first_and_last_epoch_once(caplog, epochs):
     run_epochs(EpochProgress("m", epochs, terminal=False), epochs)
     logged = epochs_logged(caplog)
     assert logged[0] == 1 and logged[-1] == epochs and len(logged) == len(set(logged))
+
+
+# ---------------------------------------------------------------- training curves as plots
+def test_epoch_tables_number_epochs_from_first_step_and_skip_runs_without_curves():
+    curves = ModelRun("lstm", "d", {}, {}, history={"train_loss": [3.0, 2.0], "val_loss": [4, 1]})
+    shifted = ModelRun("pca", "d", {}, {}, history={"ratio": [0.5]}, first_step=1)
+    study = ModelRun("comparison", "d", {}, {})
+    tables = epoch_tables([curves, shifted, study])
+    assert set(tables) == {"history_lstm", "history_pca"}
+    assert tables["history_lstm"].to_dict("list") == {
+        "epoch": [0, 1],
+        "train_loss": [3.0, 2.0],
+        "val_loss": [4, 1],
+    }
+    assert tables["history_pca"]["epoch"].tolist() == [1]
+
+
+def test_every_pytorch_family_has_its_loss_plot_in_dvc_yaml():
+    """dvc.yaml's top-level plots read reports/plots/<family>/history_*.csv of each family
+    that trains PyTorch models, with `epoch` on x and columns its tables have on y."""
+    plots = {}
+    for entry in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]:
+        ((path, props),) = entry.items()
+        plots[path] = props
+    for family in registry.FAMILY_LIST:
+        if not family.torch:
+            continue
+        folder = f"reports/plots/{family.name}"
+        declared = {p: v for p, v in plots.items() if p == folder or p.startswith(folder + "/")}
+        assert declared, f"no loss plot for {family.name} in dvc.yaml"
+        for props in declared.values():
+            assert props["x"] == "epoch" and props["y"], family.name

@@ -13,7 +13,7 @@ what `run` returns, logs it to MLflow and writes the metrics evaluate merges.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -111,3 +111,20 @@ class FamilyResult:
         if self.metrics_table is not None:
             return self.metrics_table
         return {run.name: run.metrics for run in self.runs}
+
+
+def epoch_tables(runs: Iterable[ModelRun]) -> dict[str, pd.DataFrame]:
+    """The `history_<name>` plot table of each run with curves: an `epoch` column (from
+    `first_step`, as MLflow's steps and the `best_epoch` metrics count) and one column per
+    curve. A family whose runs' `history` is per epoch returns these among its `plots`, so
+    they land in reports/plots/<family>/history_<name>.csv, where dvc.yaml's loss plots
+    read them (`dvc plots diff` overlays two experiments' curves)."""
+    import pandas as pd
+
+    tables = {}
+    for run in runs:
+        if run.history:
+            table = pd.DataFrame({key: list(values) for key, values in run.history.items()})
+            table.insert(0, "epoch", range(run.first_step, run.first_step + len(table)))
+            tables[f"history_{run.name}"] = table
+    return tables

@@ -206,6 +206,7 @@ def fit_cnn(
     patience: int,
     augment: bool = True,
     flip: bool = False,
+    name: str = "cnn",
 ) -> Fit:
     """The curriculum CNN trained from `config`: Adam + cross-entropy with early stopping
     on validation loss; `val_metric` is the validation accuracy.
@@ -213,7 +214,7 @@ def fit_cnn(
     Augmentation (crop, plus the flip when asked) draws from its own stream seeded
     `seed + 1`, so switching it off leaves the batch order unchanged. Trains with
     channels_last weights (about 1.3-1.4x the images/second on this 2-core CPU, see
-    cnn_bench).
+    cnn_bench). Progress and the summary line show under `name`.
     """
     transform = None
     if augment:
@@ -232,6 +233,7 @@ def fit_cnn(
         metric=accuracy,
         transform=transform,
         channels_last=True,
+        name=name,
     )
 
 

@@ -23,7 +23,7 @@ import torch
 
 from mlfund.core.datasets import TARGET
 from mlfund.core.errors import diverging
-from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, epoch_tables
 from mlfund.deep.cnn import cifar10_config, curves, digits_config, fit_cnn, predict
 from mlfund.families.cnn.cifar10 import label_names, load_cifar10, validation_split
 from mlfund.families.cnn.figures import CAPTIONS, family_figures
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 MODEL = "simple_cnn"
 BUILDER = "mlfund.deep.cnn:build_cnn"
+# every model trains through deep.training.train_model: compute.distributed applies
+DATA_PARALLEL = True
 CIFAR10_VAL_SIZE = 5000  # held out of the 50,000 official training images (the usual 45k/5k)
 
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -69,6 +71,7 @@ def run(p: CnnParams, inputs: Inputs, compute: Compute) -> FamilyResult:
             patience=p.patience,
             augment=p.augment,
             flip=p.dataset == "cifar10",  # flipping a digit can change it (2, 5, 7 ...)
+            name=f"cnn/{MODEL}",
         )
     model, history = fitted.model, fitted.history
     pred = predict(model, task.test[0], compute, p.batch_size)
@@ -108,7 +111,8 @@ def run(p: CnnParams, inputs: Inputs, compute: Compute) -> FamilyResult:
         figures=list(figures),
         tags=compute.describe(),
     )
-    return FamilyResult([model_run], figures=figures, captions=CAPTIONS)
+    plots = epoch_tables([model_run])
+    return FamilyResult([model_run], figures=figures, plots=plots, captions=CAPTIONS)
 
 
 def _tensors(frame: pd.DataFrame, features: list[str]) -> Pair:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mlfund.core.errors import diverging
-from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, epoch_tables
 from mlfund.families.generative import model as gen
 from mlfund.families.generative.figures import CAPTIONS, GenerativePanels, six_panel_figure
 
@@ -121,6 +121,7 @@ def run(p: GenerativeParams, inputs: Inputs, compute: Compute) -> FamilyResult:
     return FamilyResult(
         runs,
         figures={"vae_gan_samples": six_panel_figure(panels)},
+        plots=epoch_tables(runs),  # the comparison run has no curves: no table
         captions=CAPTIONS,
         metrics_table=metrics,
     )

@@ -32,6 +32,7 @@ from torch import nn
 
 from mlfund.core.errors import NonFiniteLossError
 from mlfund.deep.device import Compute, seeded
+from mlfund.deep.progress import EpochProgress, log_trained
 
 CENTRES = np.array([[2.0, 2.0], [-2.0, -2.0]])  # the curriculum's cluster means
 CLUSTER_VARIANCE = 0.5  # per coordinate, as the curriculum
@@ -165,11 +166,14 @@ def _epochs(
     generator: torch.Generator,
     step: Callable[[torch.Tensor], dict[str, float]],
     names: dict[str, str],
+    model: str,
 ) -> dict[str, list[float]]:
     """The loop both models share: each epoch, `step(indices)` on every shuffled mini-batch
     returns its losses by key; each key's per-epoch value is their sample-weighted mean,
-    which must be finite (`names[key]` says whose loss it is in the error)."""
+    which must be finite (`names[key]` says whose loss it is in the error). Progress
+    shows under `model`, as `mlfund.deep.training.fit`'s does."""
     losses: dict[str, list[float]] = {key: [] for key in names}
+    progress = EpochProgress(model, epochs)
     for epoch in range(epochs):
         totals = dict.fromkeys(names, 0.0)
         for idx in _batches(n, batch_size, generator):
@@ -177,7 +181,20 @@ def _epochs(
                 totals[key] += value * len(idx)
         for key, name in names.items():
             losses[key].append(_finite(totals[key] / n, name, epoch))
+        progress.update(epoch, {key: values[-1] for key, values in losses.items()})
+    progress.close()
     return losses
+
+
+def _fitted(
+    name: str, model: nn.Module, losses: dict[str, list[float]], start: float, compute: Compute
+) -> GenerativeFit:
+    """The fit, after its summary line (no validation: the last weights are kept)."""
+    seconds = time.perf_counter() - start
+    last = {key: values[-1] for key, values in losses.items()}
+    epochs_run = len(next(iter(losses.values())))
+    log_trained(name, compute, epochs_run=epochs_run, best_epoch=-1, scores=last, seconds=seconds)
+    return GenerativeFit(model, losses, seconds)
 
 
 def train_vae(data: np.ndarray, p: GenerativeParams, compute: Compute) -> tuple[VAE, GenerativeFit]:
@@ -199,9 +216,10 @@ def train_vae(data: np.ndarray, p: GenerativeParams, compute: Compute) -> tuple[
             optimizer.step()
             return {"loss": loss.item()}
 
-        losses = _epochs(len(x), p.batch_size, p.vae_epochs, gen, step, {"loss": "VAE"})
+        names = {"loss": "VAE"}
+        losses = _epochs(len(x), p.batch_size, p.vae_epochs, gen, step, names, "generative/vae")
     vae.eval()
-    return vae, GenerativeFit(vae.decoder, losses, time.perf_counter() - start)
+    return vae, _fitted("generative/vae", vae.decoder, losses, start, compute)
 
 
 def train_gan(
@@ -241,9 +259,9 @@ def train_gan(
             return {"generator": g_loss.item(), "discriminator": d_loss.item()}
 
         names = {"generator": "generator", "discriminator": "discriminator"}
-        losses = _epochs(len(real), p.batch_size, p.gan_epochs, gen, step, names)
+        losses = _epochs(len(real), p.batch_size, p.gan_epochs, gen, step, names, "generative/gan")
     generator.eval()
-    return GenerativeFit(generator, losses, time.perf_counter() - start)
+    return _fitted("generative/gan", generator, losses, start, compute)
 
 
 def sample(model: nn.Module, n: int, latent_dim: int, seed: int, compute: Compute) -> np.ndarray:

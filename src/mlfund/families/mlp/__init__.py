@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from mlfund.core.datasets import TARGET
 from mlfund.core.errors import diverging
-from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows, epoch_tables
 from mlfund.families.mlp.figures import CAPTIONS, BoundaryPanel, comparison_figure
 from mlfund.families.mlp.model import accuracy, numpy_mlp, positive_probability, train_mlp
 
@@ -48,7 +48,7 @@ def run(s: MlpSection, inputs: Inputs, compute: Compute) -> FamilyResult:
         model_run, figure = train_one(s, dataset, inputs.split(dataset), compute)
         runs.append(model_run)
         figures[f"comparison_{dataset}"] = figure
-    return FamilyResult(runs, figures=figures, captions=CAPTIONS)
+    return FamilyResult(runs, figures=figures, plots=epoch_tables(runs), captions=CAPTIONS)
 
 
 def train_one(
@@ -58,7 +58,7 @@ def train_one(
     x, train, test = data.features, data.train, data.test
     name = f"mlp_{dataset}"
     with diverging(f"mlp/{name}", "mlp.learning_rate", p.learning_rate):
-        fitted = train_mlp(p, train[x], train[TARGET], compute)
+        fitted = train_mlp(p, train[x], train[TARGET], compute, f"mlp/{name}")
     reference = numpy_mlp(m, s.numpy_seed, train[x].to_numpy(), train[TARGET].to_numpy())
     numpy_test_accuracy = float(reference.score(test[x].to_numpy(), test[TARGET]))
     metrics = {

@@ -75,8 +75,14 @@ def tensors(features: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, tor
     return x, y
 
 
-def train_mlp(p: TorchMlpParams, features: np.ndarray, labels: np.ndarray, compute: Compute) -> Fit:
-    """Fit the MLP on 0/1 `labels` (n,) from raw `features` (n, d) for `p.epochs` epochs.
+def train_mlp(
+    p: TorchMlpParams,
+    features: np.ndarray,
+    labels: np.ndarray,
+    compute: Compute,
+    name: str = "mlp",
+) -> Fit:
+    """Fit the MLP `name` on 0/1 `labels` (n,) from raw `features` (n, d) for `p.epochs`.
 
     The curriculum trains for a fixed number of epochs without validation, and its datasets
     here have no validation rows, so the model keeps its last weights. Init, dropout masks
@@ -94,6 +100,7 @@ def train_mlp(p: TorchMlpParams, features: np.ndarray, labels: np.ndarray, compu
         learning_rate=p.learning_rate,
         batch_size=p.batch_size,
         epochs=p.epochs,
+        name=name,
     )
 
 

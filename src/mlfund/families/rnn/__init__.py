@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from mlfund.core.datasets import TARGET
 from mlfund.core.errors import diverging
-from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, epoch_tables
 from mlfund.families.rnn.figures import (
     CAPTIONS,
     SequenceResult,
@@ -96,6 +96,7 @@ def run(s: RnnSection, inputs: Inputs, compute: Compute) -> FamilyResult:
     return FamilyResult(
         [*runs, comparison],
         figures=figures,
+        plots=epoch_tables(runs),
         captions=CAPTIONS,
         metrics_table={r.name: r.metrics for r in runs},
     )

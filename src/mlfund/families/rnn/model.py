@@ -89,6 +89,7 @@ def train_cell(
         epochs=p.epochs,
         patience=p.patience,
         val_batch_size=1024,
+        name=f"rnn/{cell}",
     )
 
 

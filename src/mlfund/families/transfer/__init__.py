@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from mlfund.core.datasets import TARGET
 from mlfund.core.errors import diverging
-from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, SplitRows, epoch_tables
 from mlfund.deep.cnn import accuracy, augmentation, curves, digits_config, fit_cnn, predict
 from mlfund.deep.training import Fit, count_parameters, train_model
 from mlfund.families.transfer.figures import captions, strategies_figure
@@ -68,6 +68,8 @@ if TYPE_CHECKING:
 
 DATASET = "digits"
 BUILDER = "mlfund.families.transfer.model:build_transferred"
+# every model trains through deep.training.train_model: compute.distributed applies
+DATA_PARALLEL = True
 
 # validation and test batches: no gradients, so one or two batches for the whole set (the
 # few-label target trains on ~50 images and validates on ~360 every epoch)
@@ -140,6 +142,7 @@ def run(s: TransferSection, inputs: Inputs, compute: Compute) -> FamilyResult:
     return FamilyResult(
         runs,
         figures={"strategies": figure},
+        plots=epoch_tables(runs),
         captions=captions(p),
         notes=seeds.notes(),
         metrics_table={**results, "seeds": seeds.metrics()},
@@ -182,6 +185,7 @@ def backbone(s: TransferSection, made: dict[str, Pair], compute: Compute) -> Bac
         batch_size=p.source_batch_size,
         epochs=p.source_epochs,
         patience=p.source_epochs,
+        name="transfer/source_pretrain",
     )
     metrics = {
         "val_accuracy": fitted.history.val_metric[fitted.history.best_epoch],
@@ -250,6 +254,7 @@ def train_strategy(
         param_groups=partial(param_groups, strategy=strategy, learning_rate=p.learning_rate),
         augment=augment,
         channels_last=True,
+        name=f"transfer/{strategy}" + ("" if seed == p.seed else f" seed={seed}"),
     )
     model, history = fitted.model, fitted.history
     pred = predict(model, made["target_test"][0], compute, EVAL_BATCH)

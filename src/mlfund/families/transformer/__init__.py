@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 
 from mlfund.core.config import SplitSpec
 from mlfund.core.errors import diverging
-from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
+from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel, epoch_tables
 from mlfund.core.splitting import three_way_split
 from mlfund.families.transformer.corpus import load_newsgroups, make_corpus
 from mlfund.families.transformer.figures import CAPTIONS, attention_figure
@@ -125,6 +125,7 @@ def run(p: TransformerParams, inputs: Inputs, compute: Compute) -> FamilyResult:
     return FamilyResult(
         [transformer, tfidf],
         figures={"attention": figure},
+        plots=epoch_tables([transformer]),
         captions=CAPTIONS,
         extras={"model": {"config": config, "vocabulary": tokenizer.vocabulary}},
     )

@@ -228,4 +228,5 @@ def train_text_classifier(
         epochs=p.epochs,
         patience=p.patience,
         metric=_val_accuracy,
+        name="transformer/transformer",
     )
