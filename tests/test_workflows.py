@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "pull-request.yml"
+COMMENT = r"<!-- mlfund-gate -->"  # the hidden first line that finds the PR comment again
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +32,8 @@ def steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
 
 
 def _step(steps: list[dict[str, Any]], pattern: str) -> dict[str, Any]:
-    """The one step whose run script matches `pattern`."""
-    found = [s for s in steps if re.search(pattern, s.get("run", ""))]
+    """The one step whose run script (or action) matches `pattern`."""
+    found = [s for s in steps if re.search(pattern, s.get("run", s.get("uses", "")))]
     assert len(found) == 1, f"expected one step running {pattern!r}, found {len(found)}"
     return found[0]
 
@@ -75,7 +80,8 @@ def test_tests_then_repro_then_gate_then_comment(steps):
             r"\bmake test\b",
             r"\bmake repro\b",
             r"\bmake\b.*\bgate\b",
-            r"gh pr comment",
+            r"upload-artifact",
+            COMMENT,
         )
     ]
     assert order == sorted(order)
@@ -90,20 +96,20 @@ def test_gate_compares_with_the_target_branch(steps):
 
 
 def test_comment_has_the_gate_and_dvc_diffs_even_when_the_gate_fails(steps):
-    comment = _step(steps, r"gh pr comment")
+    comment = _step(steps, COMMENT)
     assert "always()" in comment["if"]
     script = comment["run"]
     assert "gate.md" in script
     assert re.search(r'dvc metrics diff --md "?origin/\$\{?BASE_REF\b', script)
     assert re.search(r'dvc params diff --md "?origin/\$\{?BASE_REF\b', script)
-    assert "--body-file comment.md" in script
+    assert "body=@comment.md" in script
     assert comment["env"]["GH_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
     assert comment["env"]["PR"] == "${{ github.event.pull_request.number }}"
 
 
 def test_job_fails_after_commenting_when_the_gate_failed(steps):
     last = steps[-1]
-    assert steps.index(_step(steps, r"gh pr comment")) < len(steps) - 1
+    assert steps.index(_step(steps, COMMENT)) < len(steps) - 1
     assert "always()" in last["if"]
     assert "steps.gate.outputs.status" in str(last.get("env", {}))
     assert "exit 1" in last["run"]
@@ -122,3 +128,85 @@ def test_every_make_target_exists_in_the_makefile(steps):
     assert {"test", "repro", "gate"} <= set(used)
     missing = sorted(set(used) - defined)
     assert not missing, f"the workflow runs make targets the Makefile lacks: {missing}"
+
+
+def test_the_report_and_the_gate_table_are_uploaded_even_when_the_gate_fails(steps):
+    upload = _step(steps, r"^actions/upload-artifact@v4$")
+    assert "always()" in upload["if"]
+    assert {"reports/report.html", "gate.md"} <= set(upload["with"]["path"].split())
+    # the comment links to it
+    comment = _step(steps, COMMENT)
+    assert comment["env"]["ARTIFACT_URL"] == f"${{{{ steps.{upload['id']}.outputs.artifact-url }}}}"
+
+
+FAKE_GH = """#!/bin/sh
+# gh as the comment step calls it: the comments list filtered by the real jq, writes logged
+echo "$*" >> "$GH_LOG"
+case "$*" in
+  *--paginate*) for last; do :; done; printf '%s' "$COMMENTS" | jq -r "$last" ;;
+  *) [ -z "$READ_ONLY" ] ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("comments", "read_only", "wrote"),
+    [
+        # the first push: nothing of ours yet (a person quoting the marker does not count)
+        ([("someone", COMMENT), ("github-actions[bot]", "another bot comment")], "", "POST"),
+        # a later push: our newest comment is edited
+        ([("github-actions[bot]", f"{COMMENT}\nold"), ("github-actions[bot]", COMMENT)], "", 2),
+        # a fork's read-only token: a warning, and the job goes on to the gate's verdict
+        ([], "1", "POST"),
+    ],
+)
+def test_each_push_updates_one_comment(steps, tmp_path: Path, comments, read_only, wrote):
+    if shutil.which("jq") is None or shutil.which("bash") is None:
+        pytest.skip("needs bash and jq (GitHub's runners have both)")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "gh").write_text(FAKE_GH)
+    (fake / "dvc").write_text("#!/bin/sh\necho '| Path | Metric |'\n")
+    for tool in ("gh", "dvc"):
+        (fake / tool).chmod(0o755)
+    (tmp_path / "gate.md").write_text("| metric | base | PR |\n")
+    listed = [
+        {"id": i + 1, "user": {"login": who}, "body": body}
+        for i, (who, body) in enumerate(comments)
+    ]
+    env = {
+        **os.environ,
+        "PATH": f"{fake}:{os.environ['PATH']}",
+        "GH_LOG": str(tmp_path / "gh.log"),
+        "COMMENTS": json.dumps(listed),
+        "READ_ONLY": read_only,
+        "GITHUB_REPOSITORY": "o/r",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "PR": "7",
+        "BASE_REF": "main",
+        "GATE_STATUS": "0",
+        "ARTIFACT_URL": "https://example.invalid/artifact",
+        "SHA": "abcdef0123",
+    }
+    script = _step(steps, COMMENT)["run"]
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "gh.log").read_text().splitlines()
+    assert len(calls) == 2  # one look-up, one write
+    if wrote == "POST":
+        assert calls[1] == "api --method POST repos/o/r/issues/7/comments -F body=@comment.md"
+    else:
+        assert (
+            calls[1] == f"api --method PATCH repos/o/r/issues/comments/{wrote} -F body=@comment.md"
+        )
+    body = (tmp_path / "comment.md").read_text()
+    assert body.startswith(f"{COMMENT}\n## Pipeline vs `origin/main` at abcdef0")
+    assert "https://example.invalid/artifact" in body
+    assert ("::warning::" in done.stdout) == bool(read_only)
