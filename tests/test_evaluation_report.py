@@ -347,4 +347,4 @@ def test_header_contents_and_headline_in_both_renderings(tmp_path: Path):
     text = report.to_markdown("T", blocks, tmp_path)
     assert f"Code: git `{'a' * 12}` · params.yaml: sha256 `{'b' * 12}`" in text
     assert "| [rnn](#rnn) |" in text
-    assert "**test_mse** (lower is better): gru **0.1** · rnn **0.3**" in text
+    assert "**test_mse** (lower is better): gru **0.1** · rnn 0.3" in text

@@ -220,7 +220,9 @@ def to_markdown(title: str, blocks: list[Block], relative_to: Path) -> str:
                 exp = f" · DVC experiment `{experiment}`" if experiment else ""
                 lines += [f"Code: git `{commit}` · params.yaml: sha256 `{digest}`{exp}", ""]
             case Headline(metric, _, values):
-                shown = " · ".join(f"{model} **{value}**" for model, value in values)
+                shown = " · ".join(  # the best in bold, as on the page
+                    f"{m} **{v}**" if i == 0 else f"{m} {v}" for i, (m, v) in enumerate(values)
+                )
                 lines += [f"**{metric}** ({block.better}): {shown}", ""]
             case Contents(entries):
                 lines += ["## Contents", "", "| family | what | headline |", "|---|---|---|"]
