@@ -399,11 +399,11 @@ class Page:
         if selector is not None:
             find = f"document.querySelector({json.dumps(selector)})"
         else:
-            # the matches come parents first; the first that holds no other match is the
-            # innermost of the first (a link, not the table cell around it)
+            # visible matches (fixed-position ones too) come parents first; the first that
+            # holds no other match is the innermost one (a link, not the cell around it)
             find = (
                 "(() => { const all = [...document.querySelectorAll('body *')].filter(e => "
-                f"e.offsetParent !== null && e.innerText?.trim() === {json.dumps(text)}); "
+                f"e.getClientRects().length > 0 && e.innerText?.trim() === {json.dumps(text)}); "
                 "return all.find(e => !all.some(o => o !== e && e.contains(o))); })()"
             )
         centre = self.wait_for(
