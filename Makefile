@@ -68,12 +68,29 @@ lint: $(STAMP)  ## ruff check and format check
 	$(BIN)/ruff check src stages tests
 	$(BIN)/ruff format --check src stages tests
 
-lock:  ## re-resolve pyproject.toml into requirements.lock (in a scratch venv)
-	rm -rf /tmp/mlfund-lock && $(PYTHON_BASE) -m venv /tmp/mlfund-lock
-	/tmp/mlfund-lock/bin/pip install --quiet -e '.[dev]'
-	( echo "# Exact versions of every dependency (pip freeze of a fresh install of pyproject.toml [dev])."; \
-	  echo "# Regenerate with: make lock"; \
-	  /tmp/mlfund-lock/bin/pip freeze --exclude-editable | grep -v '^mlfund' ) > requirements.lock
+# uv's universal resolution: one lock for Linux x86_64/aarch64 and macOS arm64 (platform
+# markers from uv, never by hand). The current pins are uv's preferences (it reads the
+# --output-file first), so a re-lock keeps them and only resolves what changed in
+# pyproject.toml; UPGRADE=1 moves every pin to its newest release. uv reads neither
+# pip.conf nor PIP_* variables: it resolves against PyPI (or UV_DEFAULT_INDEX), the index
+# every platform installs from, fetching metadata only (no wheel downloads). Deliberately:
+# given this build machine's pip sources (find-links /opt/wheels, file:///opt/pypi*/simple,
+# x86_64 wheels of a few releases), uv takes each package's versions from the first index
+# that has it and some 60 pins drift to older releases. pip keeps using those sources to
+# install (`make`). The pinned uv lives in a scratch venv, not the project's.
+UV_VERSION := 0.13.9
+LOCK_PYTHON := 3.11
+UV_VENV := /tmp/mlfund-lock
+UPGRADE ?=
+lock:  ## re-resolve pyproject.toml [dev] into requirements.lock (Linux, macOS) + conda.yaml; UPGRADE=1 for newest
+	$(UV_VENV)/bin/uv --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)' || { \
+	  rm -rf $(UV_VENV) && $(PYTHON_BASE) -m venv $(UV_VENV) && \
+	  $(UV_VENV)/bin/pip install --quiet uv==$(UV_VERSION); }
+	$(UV_VENV)/bin/uv pip compile pyproject.toml --extra dev --universal \
+	  --python-version $(LOCK_PYTHON) --custom-compile-command 'make lock' \
+	  --output-file requirements.lock $(if $(UPGRADE),--upgrade)
+	$(UV_VENV)/bin/python -m mlfund.lockfile --lock requirements.lock --output conda.yaml \
+	  --python $(LOCK_PYTHON)
 
 clean:  ## remove pipeline outputs and the tracking store (keeps the venv)
 	rm -rf data models mlruns mlflow.db reports/figures reports/train reports/validation/docs
