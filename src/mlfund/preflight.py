@@ -6,7 +6,8 @@ machine's (its devices, its memory, its files). DVC deletes a stage's outputs be
 it, so whatever can be known before training is checked here.
 
 check_params runs before every `dvc repro`, so it stays fast: torch is imported only when a
-key asks for an accelerator or for the ResNet-18 weights, never for the defaults.
+key asks for an accelerator, for the ResNet-18 weights or for several training processes,
+never for the defaults.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def problems(params: Params) -> list[str]:
     return [
         *feature_problems(params),
         *device_problems(params),
+        *distributed_problems(params),
         *memory_problems(params, memory_bytes()),
         *weights_problems(params),
     ]
@@ -68,6 +70,45 @@ def device_problems(params: Params) -> list[str]:
         except DeviceError as error:
             found.append(str(error))
     return found
+
+
+def distributed_problems(params: Params) -> list[str]:
+    """compute.distributed against each data-parallel family's device: NCCL without CUDA,
+    more processes than GPUs, DDP on mps, a batch that does not split over the processes.
+    Nothing to check (and no torch import) at the default of one process and backend auto."""
+    setting = params.compute.distributed
+    if setting.nproc_per_node == 1 and setting.backend == "auto":
+        return []
+    from mlfund.deep import distributed  # imports torch (about 2 s)
+    from mlfund.deep.device import resolve_device
+
+    found = []
+    for family in FAMILY_LIST:
+        if not (family.torch and distributed.data_parallel(family.module)):
+            continue
+        device, key = params.device_of(family.name)
+        try:
+            resolved = resolve_device(device, key)
+        except DeviceError:
+            continue  # device_problems names it
+        try:
+            distributed.check(setting.nproc_per_node, setting.backend, resolved, key)
+        except DeviceError as error:
+            found.append(str(error))
+        for name, size in batch_sizes(params, family.name).items():
+            if size % setting.nproc_per_node:
+                found.append(
+                    f"{name} ({size}) does not split over {distributed.NPROC_KEY} "
+                    f"({setting.nproc_per_node}) processes; make it a multiple"
+                )
+    return list(dict.fromkeys(found))
+
+
+def batch_sizes(params: Params, family: str) -> dict[str, int]:
+    """The params keys of a family's training batch sizes, with their values."""
+    section = getattr(params, family)
+    names = [n for n in type(section).model_fields if n.endswith("batch_size")]
+    return {f"{family}.{n}": getattr(section, n) for n in names if getattr(section, n)}
 
 
 def weights_problems(params: Params) -> list[str]:

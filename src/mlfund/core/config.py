@@ -323,10 +323,32 @@ class NumpyNNParams(Section):
 Device = Literal["auto", "cpu", "cuda", "mps"]
 
 
+class DistributedParams(Section):
+    """Data-parallel training (PyTorch DDP under torchrun) of the families that support it
+    (`mlfund.deep.distributed`); the defaults train in the stage's own process."""
+
+    nproc_per_node: PositiveInt = 1  # processes on this machine; on cuda one per GPU
+    backend: Literal["auto", "gloo", "nccl"] = "auto"  # auto: nccl on cuda, gloo on cpu
+    # a rank that does not join, or stops answering inside a collective, fails the run then
+    timeout_seconds: Annotated[int, Field(ge=1)] = 300
+
+
 class ComputeParams(Section):
     device: Device  # auto: cuda, then mps, then cpu
     precision: Literal["fp32", "bf16", "fp16"]  # autocast dtype on GPU; CPU always fp32
     threads: Annotated[int, Field(ge=0)]  # torch intra-op threads; 0 keeps torch's default
+    distributed: DistributedParams = DistributedParams()
+
+    @model_validator(mode="after")
+    def _nccl_needs_cuda(self) -> ComputeParams:
+        """What the schema alone can tell; a family's own device and the GPUs this
+        machine has are checked by `mlfund.preflight`."""
+        if self.distributed.backend == "nccl" and self.device in ("cpu", "mps"):
+            raise ValueError(
+                f"compute.distributed.backend is nccl but compute.device is {self.device}: "
+                "NCCL runs on CUDA GPUs only; use backend auto or gloo"
+            )
+        return self
 
 
 class TorchFamilyParams(Section):
