@@ -11,6 +11,8 @@ mnist script: `train_epoch`, `evaluate`, and `fit` with early stopping.
 - `watching_epochs(callback)` lets a caller outside the family see every epoch of every
   model it trains (`make tune` reports validation losses to Optuna's pruner); the pipeline
   sets none, so its numbers do not depend on it.
+- Inside a torchrun process group (`mlfund.deep.distributed`) `train_model` trains a DDP
+  replica on this rank's share of each batch; in one process nothing changes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlfund.core.errors import NonFiniteLossError
+from mlfund.deep import distributed
 from mlfund.deep.device import Compute, seeded
 from mlfund.deep.progress import EpochProgress, log_trained
 
@@ -63,9 +66,12 @@ def make_loader(
     generator: torch.Generator | None = None,
 ) -> DataLoader:
     """In-memory loader; shuffling draws from `generator`, so the order is seeded and
-    the same on every device (the mnist example's flaw was device-dependent shuffling)."""
+    the same on every device (the mnist example's flaw was device-dependent shuffling).
+    In a process group a shuffled loader yields this rank's share of each batch."""
     if shuffle and generator is None:
         raise ValueError("a shuffled loader needs a seeded generator")
+    if shuffle and distributed.active():
+        return distributed.sharded_loader(TensorDataset(features, targets), batch_size, generator)
     return DataLoader(
         TensorDataset(features, targets),
         batch_size=batch_size,
@@ -98,6 +104,7 @@ def train_epoch(
         total += loss.detach() * len(targets)
         count += len(targets)
     mean = total.item() / max(count, 1)  # the one host sync of the epoch
+    mean = distributed.mean_over_ranks(mean)  # all ranks see one loss, and stop on NaN together
     if not math.isfinite(mean):
         raise NonFiniteLossError(f"training loss is {mean}; lower the learning rate")
     return mean
@@ -171,12 +178,14 @@ def fit(
     watcher = _epoch_watcher.get()
     progress = EpochProgress(name, epochs)
     for epoch in range(epochs):
+        distributed.start_epoch(train_loader, epoch)
         values = {
             "train_loss": train_epoch(model, train_loader, loss_fn, optimizer, compute, transform)
         }
         history.train_loss.append(values["train_loss"])
         if val_loader is not None:
-            result = evaluate(model, val_loader, loss_fn, compute)
+            result = evaluate(distributed.module_of(model), val_loader, loss_fn, compute)
+            result.loss = distributed.agreed(result.loss)  # every rank keeps the same epoch
             values["val_loss"] = result.loss
             history.val_loss.append(result.loss)
             if metric is not None:
@@ -257,8 +266,9 @@ def train_model(
         if augment is not None:
             transform = augment(generator)
         start = time.perf_counter()
+        replica = distributed.replicate(model, compute.device)  # model itself in one process
         history = fit(
-            model,
+            replica,
             train_loader,
             val_loader,
             loss_fn,
@@ -272,6 +282,7 @@ def train_model(
             name=name,
         )
         seconds = time.perf_counter() - start
+    model = distributed.unwrap(replica)
     log_trained(
         name,
         compute,
