@@ -146,16 +146,18 @@ def test_epoch_tables_number_epochs_from_first_step_and_skip_runs_without_curves
 
 def test_every_pytorch_family_has_its_loss_plot_in_dvc_yaml():
     """dvc.yaml's top-level plots read reports/plots/<family>/history_*.csv of each family
-    that trains PyTorch models, with `epoch` on x and columns its tables have on y."""
-    plots = {}
+    that trains PyTorch models, with `epoch` on x: a path (a folder or a file) as the plot's
+    id, or a named plot with its files under y."""
+    read: dict[str, list[dict]] = {}  # path -> props of the plots reading it
     for entry in yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]:
-        ((path, props),) = entry.items()
-        plots[path] = props
+        ((plot, props),) = entry.items()
+        paths = props["y"] if isinstance(props.get("y"), dict) else [plot]
+        for path in paths:
+            read.setdefault(path, []).append(props)
     for family in registry.FAMILY_LIST:
         if not family.torch:
             continue
         folder = f"reports/plots/{family.name}"
-        declared = {p: v for p, v in plots.items() if p == folder or p.startswith(folder + "/")}
+        declared = [p for path, ps in read.items() if path.startswith(folder) for p in ps]
         assert declared, f"no loss plot for {family.name} in dvc.yaml"
-        for props in declared.values():
-            assert props["x"] == "epoch" and props["y"], family.name
+        assert all(props["x"] == "epoch" and props["y"] for props in declared), family.name
