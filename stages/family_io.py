@@ -22,6 +22,7 @@ from stages.common import (
     REPORTS,
     SPLIT,
     TRACKING_ROOT,
+    log,
     read_table,
     write_json,
 )
@@ -118,6 +119,9 @@ def write_result(result: FamilyResult, out: FamilyOutputs, track: Tracker) -> No
                 card = save_logged(run, out, model_run.name, model_run.dataset, model_run.model)
                 if model_run.model.scored:
                     cards.append(card)
+                if not model_run.model.is_torch:  # train_model logged a torch model's line
+                    numbers = " ".join(f"{k}={v:.4g}" for k, v in model_run.metrics.items())
+                    log.info("%s/%s trained: %s", out.family, model_run.name, numbers)
     write_manifest(out.models, cards)
     write_json(
         out.metrics,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -80,6 +81,15 @@ def test_write_result_saves_every_part(tmp_path: Path, result) -> None:
     # captions keep the family's order (JSON objects would come back sorted)
     assert written["captions"] == [["z_first", "Listed first."], ["b_plot", "Listed second."]]
     assert written["notes"] == [{"text": "A note."}, {"header": ["a"], "rows": [["1"]]}]
+
+
+def test_a_scikit_learn_model_ends_with_one_summary_line(tmp_path: Path, result, caplog):
+    """A torch model's line comes from train_model; the others' from here, with their
+    train-side metrics (the study run has no model: no line)."""
+    caplog.set_level(logging.INFO, logger="mlfund")
+    write_result(result, FamilyOutputs("toy", tmp_path / "models", tmp_path), RecordingTracker())
+    lines = [r.getMessage() for r in caplog.records if r.name == "mlfund"]
+    assert lines == ["toy/line trained: train_r2=1"]
 
 
 def test_unscored_model_is_saved_but_not_in_the_manifest(tmp_path: Path, result):
