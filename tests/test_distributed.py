@@ -206,6 +206,33 @@ def test_sharded_batches_are_the_halves_of_single_process_batches() -> None:
         assert orders[0] != orders[1] != orders[2]  # reshuffled every epoch
 
 
+def test_the_model_gets_back_the_batchnorm_it_was_built_with() -> None:
+    """On CUDA with NCCL a replica trains SyncBatchNorm layers (DDP refuses them on CPU);
+    `restore_batchnorm`, which `unwrap` calls, puts the model's own BatchNorm2d back with
+    the trained weights and running statistics, so the saved model is what `build_cnn`
+    rebuilds. Outside a process group SyncBatchNorm computes what BatchNorm does."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten())
+    original = model[1]
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert synced is model and isinstance(model[1], nn.SyncBatchNorm)
+    synced.to(torch.float64)  # new buffers in the synced layer: the original's go stale
+    optimizer = torch.optim.SGD(synced.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        synced(torch.randn(8, 1, 6, 6, dtype=torch.float64)).pow(2).mean().backward()
+        optimizer.step()
+    trained = {k: v.clone() for k, v in synced.state_dict().items()}
+    restored = distributed.restore_batchnorm(synced, {"1": original})
+    assert restored is model and restored[1] is original
+    assert type(restored[1]) is nn.BatchNorm2d
+    state = restored.state_dict()
+    assert state.keys() == trained.keys()
+    assert all(torch.equal(state[k], trained[k]) for k in state)
+    assert int(state["1.num_batches_tracked"]) == 3
+    assert not torch.allclose(state["1.running_mean"], torch.zeros(4, dtype=torch.float64))
+
+
 def _gen() -> torch.Generator:
     return torch.Generator().manual_seed(3)
 
@@ -290,8 +317,9 @@ def test_the_cnn_stage_on_two_processes_writes_once(tmp_path: Path, split_tables
     written = json.loads((work / "reports" / "train" / "cnn.json").read_text())
     assert written["metrics"]["cnn"]["simple_cnn"]["val_accuracy"] > 0.5
     with sqlite3.connect(work / "mlflow.db") as db:
-        (runs,) = db.execute("select count(*) from runs").fetchone()
-    assert runs == 1  # rank 1 trained too, and logged nothing
+        names = [name for (name,) in db.execute("select name from runs")]
+    assert names.count("cnn/simple_cnn") == 1  # rank 1 trained too, and logged nothing
+    assert len(names) == len(set(names))
 
 
 if __name__ == "__main__":  # a torchrun worker of the tests above

@@ -283,17 +283,23 @@ def module_of(model: nn.Module) -> nn.Module:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The trained model out of its replica, with its own BatchNorm layers back (holding
-    the synchronised weights and running statistics)."""
-    if not isinstance(model, Replica):
-        return module_of(model)
-    inner = model.module
-    for name, original in model.batchnorms.items():
-        synced = inner.get_submodule(name)
-        tensors = [*synced.parameters(), *synced.buffers()]
-        if tensors:
-            original.to(tensors[0].device)
-        original.load_state_dict(synced.state_dict())
+    """The trained model out of its replica, with its own BatchNorm layers back."""
+    if isinstance(model, Replica):
+        return restore_batchnorm(model.module, model.batchnorms)
+    return module_of(model)
+
+
+def restore_batchnorm(model: nn.Module, batchnorms: dict[str, nn.Module]) -> nn.Module:
+    """Put each original BatchNorm of `batchnorms` (name -> module) back in place of the
+    SyncBatchNorm that replaced it, holding the trained weights and running statistics:
+    the synced layer's own tensors (it shares the weights with the original, but a
+    `.to()` after the swap gave it new buffers)."""
+    for name, original in batchnorms.items():
+        synced = model.get_submodule(name)
+        for key, parameter in synced.named_parameters(recurse=False):
+            original.register_parameter(key, parameter)
+        for key, buffer in synced.named_buffers(recurse=False):
+            original.register_buffer(key, buffer)
         original.train(synced.training)
-        inner.set_submodule(name, original)
-    return inner
+        model.set_submodule(name, original)
+    return model
