@@ -138,7 +138,8 @@ def write_result(result: FamilyResult, out: FamilyOutputs, track: Tracker) -> No
 def save_logged(
     run: Run, out: FamilyOutputs, name: str, dataset: str, saved: SavedModel
 ) -> ModelCard:
-    """Log a model to the MLflow run and save it for evaluate; returns its manifest card.
+    """Log and register a model in the MLflow run, and save it for evaluate; returns its
+    manifest card.
 
     scikit-learn models go to skops files; torch modules to a state_dict (written
     atomically) that `builder(**config)` rebuilds, and to MLflow as pt2.
@@ -151,11 +152,11 @@ def save_logged(
 
         model = saved.estimator.cpu().eval()
         example = features.to_numpy() if saved.example is None else saved.example
-        model_id = run.torch_model(model, example)
+        logged = run.torch_model(model, example)
         file = f"{name}.pt"
         save_atomic(model.state_dict(), out.models / file)
     else:
-        model_id = run.sklearn_model(saved.estimator, features)
+        logged = run.sklearn_model(saved.estimator, features)
         file = f"{name}.skops"
         save_model(saved.estimator, out.models / file)
     return ModelCard(
@@ -166,7 +167,9 @@ def save_logged(
         target=saved.target,
         file=file,
         run_id=run.run_id,
-        model_id=model_id,
+        model_id=logged.model_id,
+        registered_model=logged.registered_model,
+        registered_version=logged.registered_version,
         format="torch" if saved.is_torch else "skops",
         builder=saved.builder,
         config=saved.config,

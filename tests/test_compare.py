@@ -11,6 +11,7 @@ import pytest
 
 from mlfund.compare import Best, best_runs, main, render
 from mlfund.core.registry import FAMILY_LIST
+from mlfund.core.tracking import experiment_name
 
 NAMES = [family.name for family in FAMILY_LIST]
 
@@ -65,7 +66,7 @@ def _log(uri: str, runs: list[FakeRun]) -> dict[tuple[str, str, str], str]:
     ids = {}
     for run in runs:
         if run.family not in experiments:
-            experiments[run.family] = client.create_experiment(run.family)
+            experiments[run.family] = client.create_experiment(experiment_name(run.family))
         tags = {
             "family": run.family,
             "model": run.model,
@@ -179,6 +180,7 @@ def test_store_without_mlfund_experiments_exits_2(tmp_path: Path, capsys):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.MlflowClient(uri).create_experiment("someone-else")
+    mlflow.MlflowClient(uri).create_experiment("cnn")  # not ours: no prefix
     assert main(["--tracking-uri", uri]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

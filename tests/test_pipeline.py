@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from mlfund.core.registry import NAMES as FAMILIES
+from mlfund.core.tracking import EXPERIMENT_KIND_TAG, TRAINING_KIND, experiment_name
 from tests.e2e import dvc, edit_params, run, stages_run
 
 pytestmark = pytest.mark.e2e
@@ -78,19 +79,28 @@ def test_mlflow_runs_tagged_with_models(project: Path) -> None:
 
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     for family in FAMILIES:
-        experiment = client.get_experiment_by_name(family)
+        experiment = client.get_experiment_by_name(experiment_name(family))
         assert experiment is not None, family
+        assert experiment.tags[EXPERIMENT_KIND_TAG] == TRAINING_KIND  # the UI's training view
         runs = client.search_runs([experiment.experiment_id])
         assert runs, family
         for found in runs:
             assert found.info.run_name.startswith(f"{family}/")
             assert found.data.tags["dvc_stage"] == f"train@{family}"
             assert len(found.data.tags["git_commit"]) == 40
-    linear = client.get_experiment_by_name("linear").experiment_id
+    linear = client.get_experiment_by_name(experiment_name("linear")).experiment_id
     (logistic,) = client.search_runs([linear], "tags.model = 'logistic_regression'")
     assert logistic.data.metrics["test_accuracy"] == pytest.approx(0.9)  # added by evaluate
     models = client.search_logged_models([linear])
     assert len(models) == 3
+    # its manifest card names the registered version that run logged (what promote marks)
+    from mlfund.core.modelstore import read_manifest
+
+    cards = read_manifest(project / "models" / "linear")
+    (card,) = [c for c in cards if c.name == "logistic_regression"]
+    assert card.registered_model == "mlfund.linear.logistic_regression"
+    version = client.get_model_version(card.registered_model, card.registered_version)
+    assert version.run_id == logistic.info.run_id == card.run_id
     # `mlflow run .` logged the pipeline as one run; each model run points back to it.
     (project_run,) = client.search_runs([client.get_experiment_by_name("pipeline").experiment_id])
     assert project_run.info.status == "FINISHED"

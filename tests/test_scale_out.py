@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from mlfund.bench import copy_workspace
+from mlfund.core.tracking import experiment_name
 from tests.e2e import commit, dvc, edit_params, run
 from tests.services import free_port
 
@@ -62,7 +63,7 @@ def linear_runs(tracking: str) -> list:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking)
-    experiment = client.get_experiment_by_name("linear")
+    experiment = client.get_experiment_by_name(experiment_name("linear"))
     return client.search_runs([experiment.experiment_id], "tags.model = 'logistic_regression'")
 
 
@@ -134,7 +135,7 @@ def test_parallel_experiments_against_a_postgres_tracking_server(
 
     names = queue_sweep(project, [0.5, 2.0], MLFLOW_TRACKING_URI=tracking_server)
     client = MlflowClient(tracking_server)
-    experiment = client.get_experiment_by_name("linear")
+    experiment = client.get_experiment_by_name(experiment_name("linear"))
     assert experiment.artifact_location.startswith("mlflow-artifacts:")  # proxied by the server
     runs = client.search_runs([experiment.experiment_id])
     assert {r.data.tags["dvc_exp_name"] for r in runs} == set(names)

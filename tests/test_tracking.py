@@ -1,11 +1,13 @@
-"""Tracking conventions that only show under load or failure: a server that is down, parallel
-writers on a fresh sqlite store, and the run that `mlflow run .` hands to its command."""
+"""Tracking conventions: experiment names and kinds, registered models, system metrics, and
+what only shows under load or failure: a server that is down, parallel writers on a fresh
+sqlite store, and the run that `mlflow run .` hands to its command."""
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,14 +15,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mlfund.core.tracking import (
+    EXPERIMENT_KIND_TAG,
+    TRAINING_KIND,
     OfflineRun,
     Tracker,
     TrackingUnavailable,
     check_server,
     connect,
+    experiment_name,
     log_test_metrics,
     tracking_uri,
 )
@@ -61,7 +67,7 @@ def test_warn_opt_out_trains_untracked(
         assert isinstance(run, OfflineRun)
         run.metrics({"train_accuracy": 0.9})
         run.history("loss", [1.0, 0.5])
-        assert run.sklearn_model(object(), None) == ""
+        assert run.sklearn_model(object(), None).model_id == ""
     assert track.run_ids == {}
     assert not (tmp_path / "mlflow.db").exists()
     assert connect(tmp_path, "warn") is None
@@ -72,29 +78,41 @@ def test_non_http_stores_are_not_probed(tmp_path: Path) -> None:
     check_server(f"sqlite:///{tmp_path / 'mlflow.db'}")  # nothing to reach, nothing raised
 
 
-def _open_tracker(root: str, family: str) -> str:
+def _open_tracker(root: str, family: str) -> tuple[str, str]:
     track = Tracker(Path(root), family)
     with track.run("model", "dataset", {"seed": 0}) as run:
         run.metrics({"test_accuracy": 1.0})
-    return run.run_id
+        # what log_model ends with, without its seconds of imports and serialisation
+        import mlflow
+
+        model = mlflow.MlflowClient().create_logged_model(
+            mlflow.active_run().info.experiment_id, name="model", source_run_id=run.run_id
+        )
+        logged = run._register(model.model_id)
+    return run.run_id, logged.registered_version
 
 
 def test_parallel_stages_share_a_fresh_sqlite_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What `dvc queue start -j 3` does to an empty store: migrations and experiment
-    creation race, unless serialised."""
+    """What `dvc queue start -j 3` does to an empty store: migrations, experiment creation
+    and versions of one registered model race, unless serialised."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     with multiprocessing.get_context("spawn").Pool(3) as pool:
-        run_ids = pool.starmap(_open_tracker, [(str(tmp_path), "linear")] * 3)
+        logged = pool.starmap(_open_tracker, [(str(tmp_path), "linear")] * 3)
     from mlflow import MlflowClient
 
+    run_ids = [run_id for run_id, _ in logged]
     client = MlflowClient(tracking_uri(tmp_path))
-    (experiment,) = [e for e in client.search_experiments() if e.name == "linear"]
-    assert experiment.artifact_location == (tmp_path / "mlruns" / "linear").resolve().as_uri()
+    (experiment,) = [e for e in client.search_experiments() if e.name == "mlfund/linear"]
+    location = tmp_path / "mlruns" / "mlfund" / "linear"
+    assert experiment.artifact_location == location.resolve().as_uri()
     found = client.search_runs([experiment.experiment_id])
     assert sorted(r.info.run_id for r in found) == sorted(run_ids)
     assert len(set(run_ids)) == 3
+    assert sorted(version for _, version in logged) == ["1", "2", "3"]
+    versions = client.search_model_versions("name = 'mlfund.linear.model'")
+    assert {str(v.version): v.run_id for v in versions} == {v: r for r, v in logged}
 
 
 def test_project_run_is_a_tag_not_the_run_we_log_into(
@@ -158,7 +176,7 @@ def test_a_killed_stage_run_is_marked_killed_by_the_next_run_of_its_stage(
     client = MlflowClient(tracking_uri(tmp_path))
     assert client.get_run(killed).info.status == "RUNNING"  # what SIGKILL leaves
 
-    experiment = client.get_experiment_by_name("linear").experiment_id
+    experiment = client.get_experiment_by_name(experiment_name("linear")).experiment_id
     own = client.get_run(killed).data.tags
     assert own["pid"] == str(stage.pid)
     alive = {**own, "pid": str(os.getpid())}
@@ -179,3 +197,120 @@ def test_a_killed_stage_run_is_marked_killed_by_the_next_run_of_its_stage(
     assert {name: client.get_run(i).info.status for name, i in left.items()} == dict.fromkeys(
         others, "RUNNING"
     )
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty sqlite store, its schema migrated once (seconds) for the tests to copy."""
+    import mlflow
+
+    root = tmp_path_factory.mktemp("empty-store")
+    mlflow.MlflowClient(tracking_uri(root)).search_experiments()
+    return root / "mlflow.db"
+
+
+@pytest.fixture
+def local_store(tmp_path: Path, empty_store: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh sqlite store under tmp_path, and a client on it."""
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFUND_EXPERIMENT_PREFIX", raising=False)
+    monkeypatch.delenv("MLFUND_MODEL_PREFIX", raising=False)
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
+    return mlflow.MlflowClient(tracking_uri(tmp_path))
+
+
+def test_experiments_are_prefixed_and_tagged_for_model_training(
+    tmp_path: Path, local_store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Tracker(tmp_path, "linear")
+    monkeypatch.setenv("MLFUND_EXPERIMENT_PREFIX", "team-a/")
+    Tracker(tmp_path, "linear")
+    kinds = {e.name: e.tags.get(EXPERIMENT_KIND_TAG) for e in local_store.search_experiments()}
+    assert kinds == {
+        "Default": None,
+        "mlfund/linear": TRAINING_KIND,
+        "team-a/linear": TRAINING_KIND,
+    }
+
+
+def test_an_experiment_without_a_kind_gets_one_and_a_kind_is_kept(
+    tmp_path: Path, local_store
+) -> None:
+    """Made before the tag (or by another tool): tagged by the first stage that logs to it.
+    A kind someone chose stays."""
+    untagged = local_store.create_experiment("mlfund/linear")
+    chosen = local_store.create_experiment("mlfund/cnn", tags={EXPERIMENT_KIND_TAG: "finetuning"})
+    Tracker(tmp_path, "linear")
+    Tracker(tmp_path, "cnn")
+    assert local_store.get_experiment(untagged).tags[EXPERIMENT_KIND_TAG] == TRAINING_KIND
+    assert local_store.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "finetuning"
+
+
+def test_a_local_experiment_from_before_the_prefix_is_renamed(tmp_path: Path, local_store) -> None:
+    """Its runs stay in the family's experiment: `make compare` and the UI keep the history."""
+    old = local_store.create_experiment("linear")
+    earlier = local_store.create_run(old, run_name="linear/logistic_regression").info.run_id
+    track = Tracker(tmp_path, "linear")
+    with track.run("logistic_regression", "classification_2d", {}):
+        pass
+    experiment = local_store.get_experiment(old)
+    assert experiment.name == "mlfund/linear"
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == TRAINING_KIND
+    found = {r.info.run_id for r in local_store.search_runs([old])}
+    assert found == {earlier, track.run_ids["logistic_regression"]}
+    assert local_store.get_experiment_by_name("linear") is None
+
+
+def test_every_logged_model_is_a_registered_version(tmp_path: Path, local_store) -> None:
+    """One version per run, pointing at the run and its logged model, tagged like the run;
+    registering costs two small writes, not seconds."""
+    from sklearn.linear_model import LinearRegression
+
+    x = np.array([[0.0], [1.0], [2.0]])
+    model = LinearRegression().fit(x, [1.0, 3.0, 5.0])
+    track = Tracker(tmp_path, "linear")
+    logged = []
+    for _ in range(2):
+        with track.run("line", "toy", {}) as run:
+            start = time.perf_counter()
+            logged.append((run.run_id, run.sklearn_model(model, x)))
+            assert time.perf_counter() - start < 30  # the first log_model imports a lot
+    assert [ref.registered_version for _, ref in logged] == ["1", "2"]
+    for run_id, ref in logged:
+        assert ref.registered_model == "mlfund.linear.line"
+        version = local_store.get_model_version(ref.registered_model, ref.registered_version)
+        assert (version.run_id, version.source) == (run_id, f"models:/{ref.model_id}")
+        assert version.tags["family"] == "linear" and version.tags["model"] == "line"
+    # the registration alone: a name lookup and a version row
+    with track.run("line", "toy", {}) as run:
+        registering = []
+        for _ in range(3):
+            start = time.perf_counter()
+            run._register(logged[0][1].model_id)
+            registering.append(time.perf_counter() - start)
+    assert min(registering) < 1.0, registering
+
+
+def test_the_training_run_samples_system_metrics_and_holds_the_model_runs(
+    tmp_path: Path, local_store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
+    track = Tracker(tmp_path, "mlp")
+    with track.training() as training:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # "training": keep a core busy
+            sum(i * i for i in range(10_000))
+        with track.run("mlp_classification_2d", "classification_2d", {}) as run:
+            pass
+    logged = local_store.get_run(training)
+    assert logged.info.run_name == "mlp/training"
+    assert logged.info.status == "FINISHED"
+    system = {k for k in logged.data.metrics if k.startswith("system/")}
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= system
+    cpu = local_store.get_metric_history(training, "system/cpu_utilization_percentage")
+    assert len(cpu) >= 2 and max(m.value for m in cpu) > 0
+    child = local_store.get_run(run.run_id)
+    assert child.data.tags["mlflow.parentRunId"] == training
+    assert child.info.run_name == "mlp/mlp_classification_2d"

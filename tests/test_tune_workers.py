@@ -21,6 +21,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from mlfund.core.tracking import experiment_name
 from tests.e2e import clean_env, commit, dvc, run, small_project
 from tests.services import create_database
 
@@ -63,7 +64,7 @@ def assert_tracked(trials: list, study: str, tracking: str) -> None:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking)
-    experiment = client.get_experiment_by_name("clustering")
+    experiment = client.get_experiment_by_name(experiment_name("clustering"))
     runs = client.search_runs([experiment.experiment_id], f"tags.optuna_study = '{study}'")
     by_number = {int(r.data.tags["optuna_trial"]): r for r in runs}
     assert sorted(by_number) == sorted(t.number for t in trials)

@@ -8,10 +8,12 @@ metric, in which DVC experiment and at which commit, out of how many runs.
 
     python -m mlfund.compare [--tracking-uri URI] [--family F ...]
 
-Only finished, non-deleted runs count; runs without the family's primary metric (a
-family's comparison or summary runs, a regression model in a family judged by accuracy)
-are skipped. Ties go to the most recent run. The families, their primary metrics and
-which way is better come from the family registry (mlfund.core.registry).
+A family's runs are those of its experiment, `mlfund/<family>` (MLFUND_EXPERIMENT_PREFIX
+sets the prefix). Only finished, non-deleted runs count; runs without the family's primary
+metric (a family's comparison or summary runs, its `<family>/training` run, a regression
+model in a family judged by accuracy) are skipped. Ties go to the most recent run. The
+families, their primary metrics and which way is better come from the family registry
+(mlfund.core.registry).
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from typing import TYPE_CHECKING
 
 from mlfund.core import git
 from mlfund.core.registry import FAMILY_LIST, Family
-from mlfund.core.tracking import TrackingUnavailable, check_server, sqlite_path, tracking_uri
+from mlfund.core.tracking import (
+    TrackingUnavailable,
+    check_server,
+    experiment_name,
+    sqlite_path,
+    tracking_uri,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,9 +78,10 @@ def best_runs(uri: str, families: Sequence[str]) -> list[Best]:
 
     client = mlflow.MlflowClient(uri)
     experiments = {e.name: e.experiment_id for e in client.search_experiments()}
-    if not any(name in experiments for name in FAMILIES):
-        raise NoExperiments(f"{uri} has none of the experiments {', '.join(FAMILIES)}")
-    wanted = {experiments[f]: f for f in families if f in experiments}
+    names = {family: experiment_name(family) for family in FAMILIES}
+    if not any(name in experiments for name in names.values()):
+        raise NoExperiments(f"{uri} has none of the experiments {', '.join(names.values())}")
+    wanted = {experiments[names[f]]: f for f in families if names[f] in experiments}
     runs = _search(uri, list(wanted)) if wanted else None
     results = []
     for name in families:

@@ -1,9 +1,9 @@
 """Saving fitted scikit-learn models without pickle, and the manifest evaluate reads.
 
 Each training stage writes `models/<family>/<model>.skops` plus a manifest listing, for
-every model, the dataset and columns it was trained on and its MLflow run, so the
-evaluate stage can score any family's models on their held-out rows without knowing
-the family.
+every model, the dataset and columns it was trained on, its MLflow run and its registered
+model version, so the evaluate stage can score any family's models on their held-out rows
+without knowing the family, and `make promote` can find the versions they came from.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ class ModelCard:
     file: str  # relative to the family's model folder
     run_id: str  # MLflow run that trained it
     model_id: str  # MLflow LoggedModel id (models:/<id>)
+    # its version in the MLflow model registry (models:/<registered_model>/<version>), what
+    # `make promote` marks champion; empty when trained untracked or by an older version
+    registered_model: str = ""
+    registered_version: str = ""
     format: Literal["skops", "torch"] = "skops"
     # torch only: "module:function" building the untrained module from `config`; the file
     # holds its state_dict (loaded with weights_only=True: no pickle)

@@ -3,12 +3,23 @@
 - Store: `MLFLOW_TRACKING_URI` when set (a server), else `sqlite:///<root>/mlflow.db` with
   artifacts under `<root>/mlruns`; the stages pass the repository root (DVC_ROOT), so
   queued `dvc exp run` copies log into the same store as the workspace.
-- One experiment per family, run names `<family>/<model>`, metric names as in
-  reports/metrics.json, tags for the git commit, DVC stage and experiment, and dataset.
+- One experiment per family, named `<prefix><family>` (prefix `MLFUND_EXPERIMENT_PREFIX`,
+  default `mlfund/`, so that families don't collide with other projects on a shared server)
+  and tagged as a model-training experiment (`mlflow.experimentKind`), run names
+  `<family>/<model>`, metric names as in reports/metrics.json, tags for the git commit, DVC
+  stage and experiment, and dataset. A local store's experiment from before the prefix
+  (bare `<family>`) is renamed, so its history stays in the family's experiment.
+- Every logged model is registered as `<model prefix><family>.<model>` (prefix
+  `MLFUND_MODEL_PREFIX`, default `mlfund.`), one version per training run; `mlfund.promote`
+  points the alias `champion` at the versions the current manifests come from.
+- A PyTorch family's stage opens a `<family>/training` run around its training, with
+  MLflow's system metrics (CPU, memory, disk, network; GPU where nvidia-ml-py is
+  installed); its model runs are nested under it.
 - A server that does not answer is found before any training, with its URI in the error
   (MLflow's own client would retry for minutes); `on_unreachable="warn"` trains untracked.
 - Parallel writers (`dvc queue start -j N`) are safe: a lock file serialises the first
-  contact with a sqlite store (its schema migrations) and experiment creation.
+  contact with a sqlite store (its schema migrations), experiment creation and model
+  registration (a version number is read, then written).
 - A stage killed outright (SIGKILL, OOM) cannot end its run, which would stay RUNNING for
   ever. Each run carries its host and process id as tags, and the next Tracker of the same
   stage and DVC experiment marks such runs whose process is gone KILLED (`close_orphans`).
@@ -24,6 +35,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,9 +53,28 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 _SKLEARN_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "pandas")
 
 
+# MLflow's experiment-kind tag and the kind of a model-training experiment (the UI's
+# ExperimentKind.CUSTOM_MODEL_DEVELOPMENT; "genai_development" is the GenAI one).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+# Seconds between two samples of a training run's system metrics (MLflow's default, 10 s,
+# leaves a short run with one point or none); MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL wins.
+SYSTEM_METRICS_INTERVAL = 2.0
+
 OnUnreachable = Literal["fail", "warn"]
 # Seconds to wait for a tracking server's /health before calling it unreachable.
 SERVER_TIMEOUT_SECONDS = 5.0
+
+
+def experiment_name(family: str) -> str:
+    """The family's MLflow experiment: `mlfund/<family>` unless MLFUND_EXPERIMENT_PREFIX says."""
+    return os.environ.get("MLFUND_EXPERIMENT_PREFIX", "mlfund/") + family
+
+
+def registered_name(family: str, model: str) -> str:
+    """A model's name in the MLflow model registry: `mlfund.<family>.<model>` unless
+    MLFUND_MODEL_PREFIX says otherwise."""
+    return f"{os.environ.get('MLFUND_MODEL_PREFIX', 'mlfund.')}{family}.{model}"
 
 
 def tracking_uri(root: Path) -> str:
@@ -90,7 +121,7 @@ def connect(root: Path, on_unreachable: OnUnreachable = "fail") -> str | None:
     return uri
 
 
-def _store_lock(uri: str) -> AbstractContextManager[object]:
+def store_lock(uri: str) -> AbstractContextManager[object]:
     """An exclusive lock beside a sqlite store; a server needs none."""
     database = sqlite_path(uri)
     return _file_lock(database.with_name(database.name + ".lock")) if database else nullcontext()
@@ -113,23 +144,58 @@ def _pinned(packages: tuple[str, ...]) -> list[str]:
     return [f"{name}=={version(name)}" for name in packages]
 
 
-def _ensure_experiment(mlflow: Any, family: str, uri: str) -> None:
-    """Create the family's experiment once, even with several stages starting together."""
+def _ensure_experiment(mlflow: Any, family: str, uri: str) -> str:
+    """The id of the family's experiment, tagged as a model-training one; created once,
+    even with several stages starting together."""
     from mlflow.exceptions import MlflowException
 
-    with _store_lock(uri):
-        if mlflow.get_experiment_by_name(family) is not None:
-            return
+    name = experiment_name(family)
+    with store_lock(uri):  # the first contact migrates a new sqlite store's schema
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment_by_name(name)
         database = sqlite_path(uri)
-        # Artifacts beside a sqlite store, whatever the working directory; a server
-        # chooses (and serves) its own artifact location.
-        location = (database.parent / "mlruns" / family).as_uri() if database else None
-        try:
-            mlflow.create_experiment(family, artifact_location=location)
-        except MlflowException:
-            # Another process on the same server won the race: theirs is ours.
-            if mlflow.get_experiment_by_name(family) is None:
-                raise
+        if experiment is None and database is not None:
+            experiment = _adopt_unprefixed(client, family, name)
+        if experiment is None:
+            # Artifacts beside a sqlite store, whatever the working directory; a server
+            # chooses (and serves) its own artifact location.
+            location = (database.parent / "mlruns" / name).as_uri() if database else None
+            try:
+                return client.create_experiment(
+                    name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: TRAINING_KIND}
+                )
+            except MlflowException:
+                # Another process on the same server won the race: theirs is ours.
+                experiment = client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        mark_training(client, experiment)
+        return experiment.experiment_id
+
+
+def _adopt_unprefixed(client: Any, family: str, name: str) -> Any:
+    """A local store's experiment named by the bare family (before experiment names had a
+    prefix), renamed to `name`; None when there is none. A server's is left alone: there,
+    `cnn` may well be another project's."""
+    legacy = client.get_experiment_by_name(family)
+    if legacy is None or legacy.lifecycle_stage != "active" or name == family:
+        return None
+    client.rename_experiment(legacy.experiment_id, name)
+    log.warning("renamed MLflow experiment %r to %r", family, name)
+    return client.get_experiment(legacy.experiment_id)
+
+
+def mark_training(client: Any, experiment: Any) -> bool:
+    """Tag an experiment as a model-training one, unless it says what it is; True if tagged.
+
+    The kind decides which view the MLflow UI opens an experiment in (runs and their
+    metrics, rather than GenAI traces); an experiment without it, made before this tag or
+    by another tool, is fixed the first time a stage logs to it.
+    """
+    if experiment.tags.get(EXPERIMENT_KIND_TAG):
+        return False
+    client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+    return True
 
 
 class Tracker:
@@ -158,12 +224,13 @@ class Tracker:
             self._tags["mlflow_project_run_id"] = project_run
         uri = connect(root, on_unreachable)
         self.enabled = uri is not None
+        self._uri = uri or ""
         if uri is None:
             return
         mlflow.set_tracking_uri(uri)
-        _ensure_experiment(mlflow, family, uri)
-        experiment = mlflow.set_experiment(family)
-        close_orphans(mlflow.MlflowClient(), experiment.experiment_id, self._tags)
+        experiment_id = _ensure_experiment(mlflow, family, uri)
+        mlflow.set_experiment(experiment_id=experiment_id)
+        close_orphans(mlflow.MlflowClient(), experiment_id, self._tags)
 
     @property
     def tags(self) -> dict[str, str]:
@@ -171,16 +238,45 @@ class Tracker:
         return {**self._tags, **_process_tags()}
 
     @contextmanager
+    def training(self, system_metrics: bool = True) -> Iterator[str]:
+        """The stage's `<family>/training` run around training and logging (its id, "" when
+        disabled): the model runs opened inside are nested under it, and with
+        `system_metrics` MLflow samples CPU, memory (and GPU) into it meanwhile.
+
+        The families train first and log after (their `run` is pure), so a model run lasts
+        as long as its logging; only a run around the training sees the training's load.
+        """
+        if not self.enabled:
+            yield ""
+            return
+        from mlflow.environment_variables import MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL
+
+        if system_metrics and not MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL.defined:
+            self._mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL)
+        with self._mlflow.start_run(
+            run_name=f"{self.family}/training",
+            tags={**self._tags, **_process_tags()},
+            log_system_metrics=system_metrics,
+        ) as active:
+            yield active.info.run_id
+
+    @contextmanager
     def run(self, model: str, dataset: str, params: Mapping[str, Any]) -> Iterator[Run]:
-        """An MLflow run named `<family>/<model>` with flat params and the standard tags."""
+        """An MLflow run named `<family>/<model>` with flat params and the standard tags,
+        nested under the `training` run when one is open."""
         if not self.enabled:
             yield OfflineRun()
             return
         tags = {**self._tags, "model": model, "dataset": dataset, **_process_tags()}
-        with self._mlflow.start_run(run_name=f"{self.family}/{model}", tags=tags) as active:
+        nested = self._mlflow.active_run() is not None
+        with self._mlflow.start_run(
+            run_name=f"{self.family}/{model}", tags=tags, nested=nested
+        ) as active:
             self.run_ids[model] = active.info.run_id
             self._mlflow.log_params({k: _param_value(v) for k, v in params.items()})
-            yield Run(self._mlflow, active.info.run_id)
+            version_tags = {k: tags[k] for k in (*self._tags, "model") if tags[k]}
+            registry = Registration(registered_name(self.family, model), self._uri, version_tags)
+            yield Run(self._mlflow, active.info.run_id, registry)
 
 
 def _process_tags() -> dict[str, str]:
@@ -228,10 +324,60 @@ def close_orphans(client: Any, experiment_id: str, tags: Mapping[str, str]) -> l
     return closed
 
 
+@dataclass(frozen=True)
+class Registration:
+    """Where a run's model goes in the model registry: its name, the store (for the lock)
+    and the tags of each version."""
+
+    name: str
+    uri: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model logged to a run and registered: `models:/<model_id>`, and
+    `models:/<registered_model>/<registered_version>`; empty strings when untracked."""
+
+    model_id: str
+    registered_model: str = ""
+    registered_version: str = ""
+
+
 class Run:
-    def __init__(self, mlflow: Any, run_id: str) -> None:
+    def __init__(self, mlflow: Any, run_id: str, registry: Registration | None = None) -> None:
         self._mlflow = mlflow
         self.run_id = run_id
+        self._registry = registry
+
+    def _register(self, model_id: str) -> ModelRef:
+        """Register a logged model as a new version of the run's registered model.
+
+        Two MLflow calls (the name, then a version pointing at `models:/<id>` and this run);
+        under the sqlite store's lock, since several stages may register versions of one
+        name at once and a version number is read before it is written.
+        """
+        if self._registry is None:
+            return ModelRef(model_id)
+        from mlflow.exceptions import MlflowException
+
+        name = self._registry.name
+        client = self._mlflow.MlflowClient()
+        with store_lock(self._registry.uri):
+            try:
+                client.create_registered_model(name)
+            except MlflowException as error:
+                if error.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                    raise
+            version = client.create_model_version(
+                name,
+                source=f"models:/{model_id}",
+                run_id=self.run_id,
+                tags=dict(self._registry.tags),
+                await_creation_for=0,  # a local store or MLflow's server: ready at once
+                model_id=model_id,
+            )
+        return ModelRef(model_id, name, str(version.version))
 
     def metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
         self._mlflow.log_metrics({k: float(v) for k, v in values.items()}, step=step)
@@ -250,8 +396,9 @@ class Run:
         for start in range(0, len(points), 1000):
             client.log_batch(self.run_id, metrics=points[start : start + 1000])
 
-    def torch_model(self, model: Any, example: np.ndarray) -> str:
-        """Log a torch module as pt2 (torch.export, no pickle) with a signature; its model id."""
+    def torch_model(self, model: Any, example: np.ndarray) -> ModelRef:
+        """Log a torch module as pt2 (torch.export, no pickle) with a signature, and register
+        it."""
         import torch
         from mlflow.models import infer_signature
 
@@ -267,7 +414,7 @@ class Run:
             pip_requirements=_pinned(("torch", "numpy")),
             serialization_format="pt2",
         )
-        return info.model_id
+        return self._register(info.model_id)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         self._mlflow.set_tags(dict(tags))
@@ -278,8 +425,8 @@ class Run:
     def artifact(self, path: Path, folder: str = "figures") -> None:
         self._mlflow.log_artifact(str(path), folder)
 
-    def sklearn_model(self, model: Any, example: pd.DataFrame | np.ndarray) -> str:
-        """Log a fitted scikit-learn model (skops format, no pickle); returns its model id."""
+    def sklearn_model(self, model: Any, example: pd.DataFrame | np.ndarray) -> ModelRef:
+        """Log a fitted scikit-learn model (skops format, no pickle), and register it."""
         from mlflow.models import infer_signature
 
         from mlfund.core.modelstore import model_trusted_types
@@ -301,7 +448,7 @@ class Run:
             skops_trusted_types=trusted,
             code_paths=own_code,
         )
-        return info.model_id
+        return self._register(info.model_id)
 
 
 class OfflineRun(Run):
@@ -316,8 +463,8 @@ class OfflineRun(Run):
     def history(self, key: str, values: Sequence[float], first_step: int = 0) -> None:
         pass
 
-    def torch_model(self, model: Any, example: np.ndarray) -> str:
-        return ""
+    def torch_model(self, model: Any, example: np.ndarray) -> ModelRef:
+        return ModelRef("")
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         pass
@@ -328,8 +475,8 @@ class OfflineRun(Run):
     def artifact(self, path: Path, folder: str = "figures") -> None:
         pass
 
-    def sklearn_model(self, model: Any, example: pd.DataFrame | np.ndarray) -> str:
-        return ""
+    def sklearn_model(self, model: Any, example: pd.DataFrame | np.ndarray) -> ModelRef:
+        return ModelRef("")
 
 
 def _param_value(value: Any) -> str | float | int | bool:
