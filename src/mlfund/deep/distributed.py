@@ -194,8 +194,11 @@ class ShardedSampler(DistributedSampler):
     batch of b / W, step k of the W ranks together reads exactly the single-process batch
     k (positions kb .. kb + b - 1), so N processes train on the batches one process would.
     The stock sampler reseeds each epoch with seed + epoch instead, a different order from
-    the single-process run's. The order is padded with its first indices to a multiple of
-    W, as `DistributedSampler` pads it (`drop_last=False`).
+    the single-process run's; here the epochs advance the seeded generator, so `set_epoch`
+    changes nothing. The order is padded with its first indices to a multiple of W, as
+    `DistributedSampler` pads it (`drop_last=False`), so every rank gets as many rows and
+    batches: an augmentation drawing from the same generator (`train_model(augment=)`)
+    draws as many numbers on every rank, and the orders stay the same over the ranks.
     """
 
     def __init__(
