@@ -88,7 +88,7 @@ def _open_tracker(root: str, family: str) -> tuple[str, str]:
         model = mlflow.MlflowClient().create_logged_model(
             mlflow.active_run().info.experiment_id, name="model", source_run_id=run.run_id
         )
-        logged = run._register(model.model_id)
+        logged = run.register(model.model_id)
     return run.run_id, logged.registered_version
 
 
@@ -288,7 +288,7 @@ def test_every_logged_model_is_a_registered_version(tmp_path: Path, local_store)
         registering = []
         for _ in range(3):
             start = time.perf_counter()
-            run._register(logged[0][1].model_id)
+            run.register(logged[0][1].model_id)
             registering.append(time.perf_counter() - start)
     assert min(registering) < 1.0, registering
 

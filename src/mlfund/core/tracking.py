@@ -71,10 +71,14 @@ def experiment_name(family: str) -> str:
     return os.environ.get("MLFUND_EXPERIMENT_PREFIX", "mlfund/") + family
 
 
+def model_prefix() -> str:
+    """What every registered model of ours is named after: MLFUND_MODEL_PREFIX, `mlfund.`."""
+    return os.environ.get("MLFUND_MODEL_PREFIX", "mlfund.")
+
+
 def registered_name(family: str, model: str) -> str:
-    """A model's name in the MLflow model registry: `mlfund.<family>.<model>` unless
-    MLFUND_MODEL_PREFIX says otherwise."""
-    return f"{os.environ.get('MLFUND_MODEL_PREFIX', 'mlfund.')}{family}.{model}"
+    """A model's name in the MLflow model registry: `mlfund.<family>.<model>`."""
+    return f"{model_prefix()}{family}.{model}"
 
 
 def tracking_uri(root: Path) -> str:
@@ -350,7 +354,7 @@ class Run:
         self.run_id = run_id
         self._registry = registry
 
-    def _register(self, model_id: str) -> ModelRef:
+    def register(self, model_id: str) -> ModelRef:
         """Register a logged model as a new version of the run's registered model.
 
         Two MLflow calls (the name, then a version pointing at `models:/<id>` and this run);
@@ -414,7 +418,7 @@ class Run:
             pip_requirements=_pinned(("torch", "numpy")),
             serialization_format="pt2",
         )
-        return self._register(info.model_id)
+        return self.register(info.model_id)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         self._mlflow.set_tags(dict(tags))
@@ -448,7 +452,7 @@ class Run:
             skops_trusted_types=trusted,
             code_paths=own_code,
         )
-        return self._register(info.model_id)
+        return self.register(info.model_id)
 
 
 class OfflineRun(Run):
