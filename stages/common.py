@@ -11,12 +11,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlfund.core.config import Params, load_params
 from mlfund.core.errors import MlfundError, ParamsError
+
+if TYPE_CHECKING:  # pandas costs ~0.5 s at start-up; the metrics and report stages never need it
+    import pandas as pd
 
 # Data and outputs live in the checkout this code runs from (a queued `dvc exp run` runs in
 # a temporary copy). The MLflow store lives at DVC_ROOT when DVC sets it, which for queued
@@ -55,6 +56,8 @@ def write_table(path: Path, frame: pd.DataFrame) -> None:
 
 
 def read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_parquet(path)
 
 

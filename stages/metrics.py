@@ -9,8 +9,8 @@ from __future__ import annotations
 import shutil
 
 from mlfund.core.config import Params
+from mlfund.core.family import merge_metrics
 from mlfund.core.registry import NAMES
-from mlfund.evaluation import merge_metrics
 from stages.common import REPORTS, read_json, run_stage, write_json
 
 PLOTS = ("confusion", "roc", "predictions")

@@ -18,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from mlfund.core import registry, report
+from mlfund.core.family import merge_metrics
 from mlfund.core.modelstore import (
     MANIFEST,
     ModelCard,
@@ -28,7 +29,7 @@ from mlfund.core.modelstore import (
     trusted_types,
     write_manifest,
 )
-from mlfund.evaluation import evaluate_model, merge_metrics
+from mlfund.evaluation import evaluate_model
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,7 @@ def family_metrics(
     """One training of `family`: every metric it reports, `family.model.metric`."""
     import matplotlib.pyplot as plt
 
-    from mlfund.evaluation import merge_metrics
+    from mlfund.core.family import merge_metrics
 
     compute = compute_of(params, family.name) if family.torch else None
     result = family.run(family.section(params), inputs, compute)

@@ -59,13 +59,3 @@ def _regression(actual: np.ndarray, predicted: np.ndarray) -> Evaluation:
     }
     plots = {"predictions": pd.DataFrame({"actual": actual, "predicted": predicted})}
     return Evaluation({k: float(v) for k, v in scores.items()}, plots)
-
-
-def merge_metrics(*parts: dict[str, dict[str, dict[str, float]]]) -> dict:
-    """Deep-merge `{family: {model: {metric: value}}}` mappings; later parts win."""
-    merged: dict[str, dict[str, dict[str, float]]] = {}
-    for part in parts:
-        for family, models in part.items():
-            for model, values in models.items():
-                merged.setdefault(family, {}).setdefault(model, {}).update(values)
-    return merged

@@ -128,3 +128,14 @@ def epoch_tables(runs: Iterable[ModelRun]) -> dict[str, pd.DataFrame]:
             table.insert(0, "epoch", range(run.first_step, run.first_step + len(table)))
             tables[f"history_{run.name}"] = table
     return tables
+
+
+def merge_metrics(*parts: dict[str, dict[str, dict[str, float]]]) -> dict:
+    """Deep-merge `{family: {model: {metric: value}}}` trees (reports/metrics.json's shape);
+    later parts win."""
+    merged: dict[str, dict[str, dict[str, float]]] = {}
+    for part in parts:
+        for family, models in part.items():
+            for model, values in models.items():
+                merged.setdefault(family, {}).setdefault(model, {}).update(values)
+    return merged
