@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: help repro test test-fast ui bench kernel-check lint lock compare gate calibrate tune tune-bench clean
+.PHONY: help repro test test-fast ui bench kernel-check lint lock compare gate promote calibrate tune tune-bench clean
 
 help:  ## this list (the first target, so a bare `make` shows it)
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 16
@@ -30,6 +30,7 @@ test-fast: $(STAMP)  ## the edit loop: unit and family tests, no end-to-end dvc 
 	$(BIN)/pytest -m "not e2e" -n auto
 
 ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 over the repo's tracking store
+	@echo "MLflow 3.17 opens a new browser in its GenAI view: click 'Model training' in the sidebar once (remembered); links with ?workflowType=machine_learning open there directly"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
 bench: $(STAMP)  ## time a cold and a no-op `dvc repro`; writes reports/benchmarks.json
@@ -63,6 +64,9 @@ tune-bench: $(STAMP)  ## 12 trials of rnn with 1 and 2 workers, with and without
 BASELINE ?= HEAD
 gate: $(STAMP)  ## fail when a metric regresses against BASELINE (default HEAD); rules in gate.yaml
 	$(BIN)/python -m mlfund.gate --baseline $(BASELINE)
+
+promote: $(STAMP)  ## after `make gate` passes: alias champion on the registered versions models/*/manifest.json name
+	$(BIN)/python -m mlfund.promote
 
 lint: $(STAMP)  ## ruff check and format check
 	$(BIN)/ruff check src stages tests
