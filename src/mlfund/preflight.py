@@ -84,7 +84,7 @@ def distributed_problems(params: Params) -> list[str]:
 
     found = []
     for family in FAMILY_LIST:
-        if not (family.torch and distributed.data_parallel(family.module)):
+        if not family.data_parallel:
             continue
         device, key = params.device_of(family.name)
         try:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 #   description  one line, for the report
 #   primary      the metric `make compare` ranks its runs by; direction: max or min
 #   torch        trains PyTorch models: gets a `Compute` from `compute` and its overrides
+#   data_parallel  (torch, optional) every model trains through deep.training.train_model,
+#                so `compute.distributed` runs it as DDP ranks under torchrun
 #   data         what it reads besides data/split, as a DVC dep (a raw dataset, a folder);
 #                reports/params_check.json when nothing
 #   params       a params.yaml key it reads besides its own section and `compute` (DVC
@@ -101,6 +103,7 @@ FAMILIES = {
         "primary": "test_accuracy",
         "direction": "max",
         "torch": True,
+        "data_parallel": True,
         "data": "data/downloads/cifar10",
         "params": "compute",
         "seeds": ["cnn.seed"],
@@ -137,6 +140,7 @@ FAMILIES = {
         "primary": "test_accuracy",
         "direction": "max",
         "torch": True,
+        "data_parallel": True,
         "data": "reports/params_check.json",
         "params": "cnn",  # the curriculum's CNN architecture it pretrains
         "seeds": ["transfer.seed"],  # also picks the few labelled images
@@ -154,6 +158,7 @@ class Family:
     data: str
     params: str
     seeds: list[str]
+    data_parallel: bool = False
 
     @property
     def params_keys(self) -> tuple[str, ...]:

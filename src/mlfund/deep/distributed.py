@@ -23,16 +23,16 @@ from the environment as above.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import math
 import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -41,6 +41,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
 from mlfund.core.errors import DeviceError, MlfundError
+
+if TYPE_CHECKING:
+    from mlfund.core.config import DistributedParams
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +57,6 @@ class DistributedError(MlfundError, RuntimeError):
 
 
 # ---------------------------------------------------------------- setting and launch
-def data_parallel(family_module: str) -> bool:
-    """Whether a family trains data-parallel: its package sets `DATA_PARALLEL = True`
-    (every model it trains goes through `deep.training.train_model`)."""
-    return bool(getattr(importlib.import_module(family_module), "DATA_PARALLEL", False))
-
-
 def check(nproc: int, backend: str, device: torch.device, device_key: str) -> str:
     """The process-group backend for `device`, or a `DeviceError` naming the params key
     this machine cannot run: NCCL without CUDA, more processes than GPUs, or a device
@@ -90,6 +87,32 @@ def check(nproc: int, backend: str, device: torch.device, device_key: str) -> st
 def launched() -> bool:
     """Whether this process is one of torchrun's workers."""
     return all(name in os.environ for name in WORKER_ENV)
+
+
+def train_ranks(
+    train: Callable[[bool], None],
+    data_parallel: bool,
+    target: Sequence[str],
+    setting: DistributedParams,
+    device: torch.device,
+    device_key: str,
+) -> None:
+    """Run this process's part of a family's training: `train(write)` in this process, or
+    as one of torchrun's workers (rank 0 alone writes), or relaunch `target` (this stage's
+    `-m module args`) as `setting.nproc_per_node` workers and wait for them."""
+    workers = launched()  # torchrun started this process: it is one rank
+    if not data_parallel:
+        if workers:
+            raise DistributedError(f"{shlex.join(target)} does not train data-parallel")
+        return train(True)
+    nproc = 1 if workers else setting.nproc_per_node  # workers: torchrun chose the count
+    backend = check(nproc, setting.backend, device, device_key)
+    if workers:
+        with process_group(backend, device, setting.timeout_seconds):
+            return train(is_rank0())
+    if nproc > 1:
+        return relaunch(nproc, target, setting.timeout_seconds)
+    return train(True)
 
 
 def launch_command(nproc: int, target: Sequence[str], timeout: int) -> list[str]:

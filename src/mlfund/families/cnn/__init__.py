@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 MODEL = "simple_cnn"
 BUILDER = "mlfund.deep.cnn:build_cnn"
-# every model trains through deep.training.train_model: compute.distributed applies
-DATA_PARALLEL = True
 CIFAR10_VAL_SIZE = 5000  # held out of the 50,000 official training images (the usual 45k/5k)
 
 Pair = tuple[torch.Tensor, torch.Tensor]

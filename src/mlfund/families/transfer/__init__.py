@@ -68,8 +68,6 @@ if TYPE_CHECKING:
 
 DATASET = "digits"
 BUILDER = "mlfund.families.transfer.model:build_transferred"
-# every model trains through deep.training.train_model: compute.distributed applies
-DATA_PARALLEL = True
 
 # validation and test batches: no gradients, so one or two batches for the whole set (the
 # few-label target trains on ~50 images and validates on ~360 every epoch)
