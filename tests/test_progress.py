@@ -72,28 +72,35 @@ def test_on_a_terminal_the_bar_draws_and_nothing_is_logged(caplog, capsys):
     assert "5/5" in capsys.readouterr().err  # tqdm's bar, on stderr
 
 
-def test_train_model_logs_epochs_and_one_summary_line(caplog):
-    """Through the real loop: early stopping on a constant target stops before `epochs`,
-    and the summary names device, precision, epochs run, the kept epoch and its val_loss."""
-    caplog.set_level(logging.INFO, logger=LOGGER)
-    x = torch.linspace(-1, 1, 32).reshape(-1, 1)
-    fitted = train_model(
+def fit_line(x: torch.Tensor, val: tuple | None, epochs: int, **kwargs):
+    """`train_model` of a 1-to-1 linear layer on y = 2x."""
+    return train_model(
         lambda: nn.Linear(1, 1),
         (x, 2 * x),
-        (x, 2 * x),
+        val,
         nn.MSELoss(),
         CPU,
         seed=0,
         learning_rate=0.1,
         batch_size=8,
-        epochs=30,
-        patience=2,
-        name="toy/linear",
+        epochs=epochs,
+        **kwargs,
     )
+
+
+def test_train_model_logs_epochs_and_one_summary_line(caplog):
+    """Through the real loop: validation rows of the opposite slope get worse as the model
+    learns, so early stopping ends it long before `epochs`, and that last epoch still has
+    its line; the summary names device, precision, epochs run, the kept epoch, its
+    val_loss and the seconds."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    x = torch.linspace(-1, 1, 32).reshape(-1, 1)
+    fitted = fit_line(x, (x, -2 * x), 30, patience=3, name="toy/linear")
     history = fitted.history
     run = len(history.train_loss)
+    assert history.best_epoch == 0 and run == 4  # stopped early, off the every-3 grid
     messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
-    assert epochs_logged(caplog)[0] == 1 and epochs_logged(caplog)[-1] == run
+    assert epochs_logged(caplog) == [1, 3, 4]  # 4: logged on close
     assert all(m.startswith("toy/linear ") for m in messages)
     summary = messages[-1]
     assert summary.startswith("toy/linear trained: device=cpu precision=fp32 ")
@@ -104,20 +111,10 @@ def test_train_model_logs_epochs_and_one_summary_line(caplog):
 
 def test_without_validation_the_summary_says_no_epoch_was_kept(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
-    x = torch.ones(8, 1)
-    fitted = train_model(
-        lambda: nn.Linear(1, 1),
-        (x, x),
-        None,
-        nn.MSELoss(),
-        CPU,
-        seed=0,
-        learning_rate=0.1,
-        batch_size=8,
-        epochs=3,
-    )
+    fitted = fit_line(torch.ones(8, 1), None, 3)
     summary = caplog.records[-1].getMessage()
     loss = fitted.history.train_loss[-1]
+    assert summary.startswith("model trained: ")  # fit's default name
     assert f"epochs=3 best_epoch=none train_loss={loss:.4g} " in summary
 
 
