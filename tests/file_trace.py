@@ -94,6 +94,9 @@ def trace(command: str, work: Path, env: dict[str, str], log: Path) -> Trace:
             "-f",
             "-qq",
             "-y",  # paths behind descriptors: what an open really opened
+            # the kernel stops the process only on the traced calls, not on every stat and
+            # read of an import (strace's cost on `import torch, mlflow, sklearn`: 7.9 s -> 2.2 s)
+            "--seccomp-bpf",
             "-e",
             "trace=open,openat,rename,renameat,renameat2,unlink,unlinkat",
             "-o",
