@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mlfund.core.tracking import Tracker, tracking_uri
+from mlfund.core.tracking import Tracker
 from tests.browser import Browser, Page, chromium_or_skip
 from tests.services import free_port
 
@@ -39,6 +39,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     two finished runs; (its URL, the experiment id). Killed, process group and all, after."""
     chromium_or_skip()  # before spending a minute on the server
     root = tmp_path_factory.mktemp("ui")
+    uri = f"sqlite:///{root / 'mlflow.db'}"  # the Tracker's default for this root
     with pytest.MonkeyPatch.context() as env:
         for name in ("MLFLOW_TRACKING_URI", "MLFUND_EXPERIMENT_PREFIX", "DVC_EXP_NAME"):
             env.delenv(name, raising=False)
@@ -48,13 +49,13 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
                 run.metrics({"test_accuracy": 0.9})
     import mlflow
 
-    experiment = mlflow.MlflowClient(tracking_uri(root)).get_experiment_by_name("mlfund/linear")
+    experiment = mlflow.MlflowClient(uri).get_experiment_by_name("mlfund/linear")
     port = free_port()
     log = (root / "server.log").open("wb")
     server = subprocess.Popen(
         [
             *(sys.executable, "-m", "mlflow", "server", "--workers", "1"),
-            *("--backend-store-uri", tracking_uri(root), "--host", "127.0.0.1"),
+            *("--backend-store-uri", uri, "--host", "127.0.0.1"),
             *("--port", str(port)),
         ],
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},

@@ -32,9 +32,11 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty sqlite store, its schema migrated once (seconds) for the tests to copy."""
     import mlflow
 
-    root = tmp_path_factory.mktemp("empty-store")
-    mlflow.MlflowClient(tracking_uri(root)).search_experiments()
-    return root / "mlflow.db"
+    database = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    # not tracking_uri(): mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, so an
+    # earlier test's store may be in the environment
+    mlflow.MlflowClient(f"sqlite:///{database}").search_experiments()
+    return database
 
 
 @pytest.fixture

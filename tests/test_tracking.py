@@ -63,6 +63,8 @@ def test_warn_opt_out_trains_untracked(
         track = Tracker(tmp_path, "linear", on_unreachable="warn")
     assert not track.enabled
     assert dead_server in caplog.text
+    with track.training() as training:
+        assert training == ""
     with track.run("logistic_regression", "classification_2d", {"c": 1.0}) as run:
         assert isinstance(run, OfflineRun)
         run.metrics({"train_accuracy": 0.9})
@@ -204,9 +206,11 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty sqlite store, its schema migrated once (seconds) for the tests to copy."""
     import mlflow
 
-    root = tmp_path_factory.mktemp("empty-store")
-    mlflow.MlflowClient(tracking_uri(root)).search_experiments()
-    return root / "mlflow.db"
+    database = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    # not tracking_uri(): mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, so an
+    # earlier test's store may be in the environment
+    mlflow.MlflowClient(f"sqlite:///{database}").search_experiments()
+    return database
 
 
 @pytest.fixture
