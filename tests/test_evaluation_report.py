@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from mlfund.core import registry, report
-from mlfund.core.family import merge_metrics
+from mlfund.core.family import headline_metrics, merge_metrics
 from mlfund.core.modelstore import (
     MANIFEST,
     ModelCard,
@@ -122,6 +122,30 @@ def test_merge_metrics_deep_merges():
     }
     assert train_side == {"linear": {"ols": {"train_r2": 0.9, "shared": 1.0}}}  # untouched
     assert merge_metrics() == {}
+
+
+def test_headline_metrics_keeps_each_models_primary_metric_under_its_own_key():
+    metrics = {
+        "linear": {"logistic": {"test_accuracy": 0.9, "test_f1": 0.8}, "ols": {"test_mse": 2.0}},
+        "rnn": {"lstm": {"test_mse": 0.05, "train_seconds": 3.0}},
+        "unregistered": {"model": {"test_accuracy": 1.0}},
+        "clustering": {"kmeans": {"silhouette": 0.7}},  # no model has its primary
+    }
+    primary = {"linear": "test_accuracy", "rnn": "test_mse", "clustering": "ari"}
+    assert headline_metrics(metrics, primary) == {
+        "linear": {"logistic": {"test_accuracy": 0.9}},
+        "rnn": {"lstm": {"test_mse": 0.05}},
+    }
+
+
+def test_headline_of_the_committed_metrics_has_one_number_per_model_with_a_primary():
+    committed = json.loads((Path(__file__).parents[1] / "reports" / "metrics.json").read_text())
+    primary = {family.name: family.primary for family in registry.FAMILY_LIST}
+    headline = headline_metrics(committed, primary)
+    assert set(headline) == set(registry.NAMES)  # every family has a model with its primary
+    for family, models in headline.items():
+        assert all(list(values) == [primary[family]] for values in models.values())
+        assert {m for m, v in committed[family].items() if primary[family] in v} == set(models)
 
 
 # ---------------------------------------------------------------- model store

@@ -437,7 +437,9 @@ DVC_YAML = """\
 stages:
   evaluate:
     cmd: python -c "print('metrics are written by hand in this test')"
-    metrics:
+    metrics:  # as in dvc.yaml: the headline is declared, the gate's file is a plain out
+      - reports/headline.json: {cache: false}
+    outs:
       - reports/metrics.json: {cache: false}
 """
 BASELINE = {"cnn": {"simple": {"accuracy": 0.994, "loss": 0.2, "train_seconds": 40.0}}}

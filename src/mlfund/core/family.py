@@ -139,3 +139,18 @@ def merge_metrics(*parts: dict[str, dict[str, dict[str, float]]]) -> dict:
             for model, values in models.items():
                 merged.setdefault(family, {}).setdefault(model, {}).update(values)
     return merged
+
+
+def headline_metrics(
+    metrics: dict[str, dict[str, dict[str, float]]], primary: Mapping[str, str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """The headline subset of a metrics tree: per family, each model's value of the family's
+    primary metric (`primary`: family -> metric name, the registry's), under the same keys.
+    Models without it, and families with no such model or no primary, are left out."""
+    headline: dict[str, dict[str, dict[str, float]]] = {}
+    for family, models in metrics.items():
+        metric = primary.get(family)
+        kept = {model: {metric: v[metric]} for model, v in models.items() if metric in v}
+        if kept:
+            headline[family] = kept
+    return headline
