@@ -24,7 +24,7 @@ repro: $(STAMP)  ## run the whole pipeline (only what changed)
 	dvc repro
 
 test: $(STAMP)  ## every test: unit, family, end-to-end (traced deps, PostgreSQL); what CI runs
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadgroup  # tests/conftest.py groups what shares a fixture
 
 test-fast: $(STAMP)  ## the edit loop: unit and family tests, no end-to-end dvc repro, one process per core
 	$(BIN)/pytest -m "not e2e" -n auto
