@@ -131,6 +131,18 @@ def e2e_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow sqlite store, its schema migrated once (seconds) for tests to copy."""
+    import mlflow
+
+    database = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    # not tracking_uri(): mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, so an
+    # earlier test's store may be in the environment
+    mlflow.MlflowClient(f"sqlite:///{database}").search_experiments()
+    return database
+
+
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """A throwaway PostgreSQL on 127.0.0.1, shared by the scale-out and tune tests (each
     uses databases and MLflow experiments of its own): its `mlflow` database URL."""

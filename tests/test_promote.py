@@ -27,18 +27,6 @@ from tests.services import free_port
 SERVE_TIMEOUT = 180.0  # seconds for `mlflow models serve` to answer /ping (imports, uvicorn)
 
 
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty sqlite store, its schema migrated once (seconds) for the tests to copy."""
-    import mlflow
-
-    database = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
-    # not tracking_uri(): mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, so an
-    # earlier test's store may be in the environment
-    mlflow.MlflowClient(f"sqlite:///{database}").search_experiments()
-    return database
-
-
 @pytest.fixture
 def root(tmp_path: Path, empty_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A repository root with a fresh store; promote's default paths point into it."""

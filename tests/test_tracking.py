@@ -201,18 +201,6 @@ def test_a_killed_stage_run_is_marked_killed_by_the_next_run_of_its_stage(
     )
 
 
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty sqlite store, its schema migrated once (seconds) for the tests to copy."""
-    import mlflow
-
-    database = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
-    # not tracking_uri(): mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, so an
-    # earlier test's store may be in the environment
-    mlflow.MlflowClient(f"sqlite:///{database}").search_experiments()
-    return database
-
-
 @pytest.fixture
 def local_store(tmp_path: Path, empty_store: Path, monkeypatch: pytest.MonkeyPatch):
     """A fresh sqlite store under tmp_path, and a client on it."""
