@@ -65,8 +65,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The report stage's page over the committed metrics, with two figures, a note and a
-    run id per model made up for every family."""
+    """The report stage's page over the committed metrics (as the training stages' files),
+    with two figures, a note and a run id per model made up for every family."""
     import stages.report as stage
 
     reports = tmp_path_factory.mktemp("report") / "reports"
@@ -85,15 +85,17 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for stem in ("curves", "extra"):
             shutil.copy(png, folder / f"{stem}.png")
         trained = {
+            "metrics": {family.name: metrics.get(family.name, {})},
             "captions": [["curves", f"{family.name}: loss per epoch."]],
             "notes": [{"text": f"A note on {family.name} & <its> models."}],
             "runs": {model: f"run-{model}" for model in metrics.get(family.name, {})},
         }
         (reports / "train").mkdir(exist_ok=True)
         (reports / "train" / f"{family.name}.json").write_text(json.dumps(trained))
+        (reports / "eval" / family.name).mkdir(parents=True)
+        (reports / "eval" / family.name / "test_metrics.json").write_text("{}")
     patch = pytest.MonkeyPatch()
     patch.setattr(stage, "REPORTS", reports)
-    patch.setattr(stage, "CALIBRATION", reports / "calibration.json")
     try:
         stage.main(None)
     finally:
