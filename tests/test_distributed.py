@@ -136,6 +136,7 @@ def torchrun(monkeypatch):
 
 
 # ---------------------------------------------------------------- the claims
+@pytest.mark.e2e  # three processes importing torch: ~15 s, too slow for make test-fast
 def test_two_processes_train_the_weights_of_one(tmp_path: Path, torchrun) -> None:
     """2 ranks with batches of BATCH / 2 (each rank the half `ShardedSampler` gives it of
     the single-process batch), gradients averaged by DDP, reach the weights of one
@@ -153,6 +154,7 @@ def test_two_processes_train_the_weights_of_one(tmp_path: Path, torchrun) -> Non
     assert min(float((one[k] - start[k]).abs().max()) for k in one) > 1e-3  # it trained
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("how", ["die", "hang"])
 def test_a_failed_rank_fails_the_run_in_bounded_time(tmp_path, torchrun, capfd, how) -> None:
     """Rank 1 exits (`die`) or stops answering (`hang`, caught by the 5 s process-group
