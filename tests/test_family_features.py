@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from mlfund.core import registry
-from mlfund.core.feature_engineering import model_columns
+from mlfund.core.tables import model_columns
 
 pytestmark = pytest.mark.usefixtures("close_figures")
 

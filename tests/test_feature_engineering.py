@@ -9,11 +9,8 @@ import pandas as pd
 import pytest
 
 from mlfund.core.config import Params
-from mlfund.core.feature_engineering import (
-    EDUCATION_DUMMIES,
-    engineer_salary_features,
-    model_columns,
-)
+from mlfund.core.feature_engineering import engineer_salary_features
+from mlfund.core.tables import EDUCATION_DUMMIES, model_columns
 
 REFERENCE = dt.date(2026, 1, 1)
 BINS = [0, 30, 50, 65, 100]

@@ -26,8 +26,9 @@ import yaml
 
 from mlfund import preflight
 from mlfund.core.config import Params, ParamsError, parse_params
-from mlfund.core.datasets import makers, table_sizes
+from mlfund.core.datasets import makers
 from mlfund.core.errors import DatasetError
+from mlfund.core.tables import table_sizes
 from tests.test_config import run_check_params
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,9 @@ import os
 from pathlib import Path
 
 from mlfund.core.config import Params
-from mlfund.core.datasets import table_sizes
 from mlfund.core.errors import DeviceError
-from mlfund.core.feature_engineering import model_columns
 from mlfund.core.registry import FAMILY_LIST
+from mlfund.core.tables import model_columns, table_sizes
 
 GB = 10**9
 # cgroup memory limits (v2, v1) of a container: lower than the machine's RAM when set

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlfund.core.datasets import EDUCATION_LEVELS, TARGET
+from mlfund.core.datasets import TARGET
+from mlfund.core.tables import EDUCATION_LEVELS
 
 if TYPE_CHECKING:
     import pandas as pd

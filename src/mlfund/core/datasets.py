@@ -2,14 +2,13 @@
 
 Each maker is pure: parameters in, a DataFrame out. Tabular datasets use the columns
 `x0 .. x{d-1}` for features and `y` for the target, so every family reads them the same way.
-scikit-learn is imported inside the makers: check_params reads this module's table sizes
-before every `dvc repro`, and importing scikit-learn alone takes it a second or two.
+scikit-learn is imported inside the makers, where it is needed (it costs a second or two to
+import); the tables' sizes from params alone are in `mlfund.core.tables`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -25,8 +24,8 @@ from mlfund.core.config import (
     Salary,
     SineSequences,
 )
+from mlfund.core.tables import EDUCATION_LEVELS
 
-EDUCATION_LEVELS = ("High School", "Bachelor", "Master", "PhD")
 TARGET = "y"
 
 
@@ -169,42 +168,3 @@ def makers(p: DataParams) -> dict[str, Callable[[], pd.DataFrame]]:
 def make_all(p: DataParams) -> dict[str, pd.DataFrame]:
     """Every classical dataset by name, made."""
     return {name: make() for name, make in makers(p).items()}
-
-
-# Peak memory of making one table, in multiples of its size: measured 2.1x (make_regression)
-# to 3.3x (make_circles) for tables of 50-500 MB, and room for parquet's buffers.
-WORKING_COPIES = 4
-
-
-@dataclass(frozen=True)
-class TableSize:
-    key: str  # the params key of its row count, under data.<name>
-    rows: int
-    columns: int  # features and target
-    cell_bytes: int = 8  # float64
-
-    @property
-    def peak_bytes(self) -> int:
-        """Estimated peak memory of making the table: WORKING_COPIES copies of it."""
-        return self.rows * self.columns * self.cell_bytes * WORKING_COPIES
-
-
-def table_sizes(p: DataParams) -> dict[str, TableSize]:
-    """The size of each table `makers` makes, from params alone (digits, a fixed
-    1797 x 65, aside). check_params compares them with the machine's memory."""
-    r1, r10, rs, sine = p.regression_1d, p.regression_10d, p.regression_sparse, p.sine_sequences
-    return {
-        "classification_2d": TableSize(
-            "n_samples", p.classification_2d.n_samples, p.classification_2d.n_features + 1
-        ),
-        "regression_1d": TableSize("n_samples", r1.n_samples, r1.n_features + 1),
-        "regression_10d": TableSize("n_samples", r10.n_samples, r10.n_features + 1),
-        "regression_sparse": TableSize("n_samples", rs.n_samples, rs.n_features + 1),
-        "blobs": TableSize("n_samples", p.blobs.n_samples, 3),  # make_blobs' 2 features
-        "circles": TableSize("n_samples", p.circles.n_samples, 3),
-        "noisy_sine": TableSize("n_samples", p.noisy_sine.n_samples, 2),
-        "sine_sequences": TableSize("n_sequences", sine.n_sequences, sine.seq_length + 1),
-        # its education strings are Python objects (~60 bytes each), hence 16 bytes a cell;
-        # at most ~213,000 rows anyway, one a day within the dates pandas can hold
-        "salary": TableSize("n_samples", p.salary.n_samples, 6, cell_bytes=16),
-    }

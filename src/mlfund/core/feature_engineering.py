@@ -13,20 +13,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from mlfund.core.datasets import EDUCATION_LEVELS
+from mlfund.core.tables import EDUCATION_DUMMIES, EDUCATION_LEVELS
 
-RAW_NUMERIC = ["age", "income", "experience_years"]
-ENGINEERED_NUMERIC = [
-    "log_income",
-    "age_squared",
-    "income_experience_interaction",
-    "days_since_joining",
-    "join_year",
-    "join_month",
-    "join_day_of_week",
-    "join_quarter",
-]
-EDUCATION_DUMMIES = [f"education_{level}" for level in EDUCATION_LEVELS]
 TARGET = "salary"
 
 
@@ -72,10 +60,3 @@ def engineer_salary_features(
     if with_nan:  # nothing downstream may ever see a NaN
         raise ValueError(f"salary features: NaN in columns {with_nan}")
     return features
-
-
-def model_columns(engineered: bool) -> list[str]:
-    """Model inputs without (raw) or with (engineered) the curriculum's new features."""
-    if not engineered:
-        return [*RAW_NUMERIC, "education_encoded"]
-    return [*RAW_NUMERIC, *ENGINEERED_NUMERIC, *EDUCATION_DUMMIES, "education_encoded"]

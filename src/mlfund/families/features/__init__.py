@@ -18,8 +18,9 @@ from sklearn.preprocessing import StandardScaler
 
 from mlfund.core.config import FeaturesParams
 from mlfund.core.family import FamilyResult, Inputs, ModelRun, SavedModel
-from mlfund.core.feature_engineering import TARGET, model_columns
+from mlfund.core.feature_engineering import TARGET
 from mlfund.core.report import Paragraph
+from mlfund.core.tables import model_columns
 from mlfund.families.features.figures import CAPTIONS, comparison_figure, engineering_figure
 
 
