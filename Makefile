@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: help repro test test-fast ui bench kernel-check lint lock compare gate promote calibrate tune tune-bench clean
+.PHONY: help repro test test-project test-others test-fast ui bench kernel-check lint lock compare gate promote calibrate tune tune-bench clean
 
 help:  ## this list (the first target, so a bare `make` shows it)
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 16
@@ -23,8 +23,18 @@ $(STAMP): requirements.lock pyproject.toml
 repro: $(STAMP)  ## run the whole pipeline (only what changed)
 	dvc repro
 
+# Two pytest sessions side by side: the tests of the reproduced e2e project (the session
+# fixture e2e_project, built once) and all the others. pytest-xdist cannot keep them
+# together here: its loadgroup marks are lost under pytest 9 (every worker rebuilt it).
+PROJECT_TESTS := tests/test_deps.py tests/test_pipeline.py tests/test_queue_log.py
 test: $(STAMP)  ## every test: unit, family, end-to-end (traced deps, PostgreSQL); what CI runs
-	$(BIN)/pytest -n auto --dist loadgroup  # tests/conftest.py groups what shares a fixture
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-project test-others
+
+test-project: $(STAMP)
+	$(BIN)/pytest $(PROJECT_TESTS)
+
+test-others: $(STAMP)
+	$(BIN)/pytest $(addprefix --ignore=,$(PROJECT_TESTS))
 
 test-fast: $(STAMP)  ## the edit loop: unit and family tests, no end-to-end dvc repro, one process per core
 	$(BIN)/pytest -m "not e2e" -n auto

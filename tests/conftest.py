@@ -159,14 +159,3 @@ def tracking_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
     with mlflow_server(postgres, tmp_path_factory.mktemp("mlflow-server")) as uri:
         yield uri
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n N --dist loadgroup` (make test), keep what shares a fixture on one
-    worker: every user of the e2e project (reproduced once), and each end-to-end module
-    (its module-scoped project); the other workers take the remaining tests meanwhile."""
-    for item in items:
-        if "e2e_project" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("e2e_project"))
-        elif item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
