@@ -157,7 +157,11 @@ def test_one_family_params_rerun_only_that_family(project: Path) -> None:
 def test_bad_params_stop_before_any_work_and_keep_outputs(project: Path) -> None:
     before = {
         p: p.read_bytes()
-        for p in (project / "reports/metrics.json", project / "data/raw/salary.parquet")
+        for p in (
+            project / "reports/metrics.json",
+            project / "data/raw/salary.parquet",
+            project / "reports/params_check.json",  # the last good check's, kept
+        )
     }
     params = project / "params.yaml"
     good = params.read_text()

@@ -131,7 +131,9 @@ def test_a_killed_worker_does_not_stall_the_study(project: Path, tmp_path: Path)
     assert [t.number for t in stale] == [killed]  # failed by heartbeat, no reason recorded
     assert "fail_reason" not in stale[0].user_attrs
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
-    assert retry.state == TrialState.COMPLETE and retry.params == stale[0].params
+    assert retry.state == TrialState.COMPLETE
+    if stale[0].params:  # killed after drawing its params: the retry draws none of its own
+        assert retry.params == stale[0].params
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 6  # the whole budget
     assert len(trials) == 7
 
