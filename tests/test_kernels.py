@@ -55,6 +55,7 @@ def test_a_stage_process_runs_every_library_on_its_avx2_code_path():
 
 
 @x86_only
+@pytest.mark.e2e  # four interpreter processes: ~6 s, for make test, not test-fast
 def test_the_environment_wins_and_native_kernels_opt_out():
     assert _probe(OPENBLAS_NUM_THREADS="1")["env"]["OPENBLAS_NUM_THREADS"] == "1"
     native = _probe(MLFUND_NATIVE_KERNELS="1")

@@ -94,6 +94,7 @@ def _open_tracker(root: str, family: str) -> tuple[str, str]:
     return run.run_id, logged.registered_version
 
 
+@pytest.mark.e2e  # three stage processes at once: ~9 s, for make test, not test-fast
 def test_parallel_stages_share_a_fresh_sqlite_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
