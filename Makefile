@@ -37,7 +37,7 @@ test-others: $(STAMP)
 	$(BIN)/pytest $(addprefix --ignore=,$(PROJECT_TESTS))
 
 test-fast: $(STAMP)  ## the edit loop: unit and family tests, no end-to-end dvc repro, one process per core
-	$(BIN)/pytest -m "not e2e" -n auto
+	$(BIN)/pytest -m "not e2e" -n auto --dist loadscope
 
 ui: $(STAMP)  ## MLflow UI on http://127.0.0.1:5000 over the repo's tracking store
 	@echo "MLflow 3.17 opens a new browser in its GenAI view: click 'Model training' in the sidebar once (remembered); links with ?workflowType=machine_learning open there directly"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,8 +93,12 @@ def _log(uri: str, runs: list[FakeRun]) -> dict[tuple[str, str, str], str]:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[tuple[str, str, str], str]]:
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+def store(
+    tmp_path_factory: pytest.TempPathFactory, empty_store: Path
+) -> tuple[str, dict[tuple[str, str, str], str]]:
+    database = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    shutil.copyfile(empty_store, database)  # migrated once per session, not per store
+    uri = f"sqlite:///{database}"
     return uri, _log(uri, RUNS)
 
 
@@ -175,9 +180,10 @@ def test_unknown_family_exits_2_naming_the_families(store, capsys):
     assert all(family in err for family in NAMES)
 
 
-def test_store_without_mlfund_experiments_exits_2(tmp_path: Path, capsys):
+def test_store_without_mlfund_experiments_exits_2(tmp_path: Path, empty_store: Path, capsys):
     import mlflow
 
+    shutil.copyfile(empty_store, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.MlflowClient(uri).create_experiment("someone-else")
     mlflow.MlflowClient(uri).create_experiment("cnn")  # not ours: no prefix

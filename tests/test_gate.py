@@ -3,12 +3,15 @@ gate.yaml against the committed metrics, and the CLI in a throwaway git + DVC re
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -23,6 +26,7 @@ from mlfund.gate import (
     judge,
     load_gate,
     load_rules,
+    main,
     markdown_table,
     parse_gate,
     parse_rules,
@@ -497,21 +501,33 @@ def repo(tmp_path_factory: pytest.TempPathFactory):
     return path, env, without_metrics
 
 
-def gate(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlfund.gate", *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def gate(
+    repo: Path, env: dict[str, str], *args: str, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python -m mlfund.gate ARGS` in `repo`: its exit code, stdout and stderr. In this
+    process unless `process` (an interpreter and the gate's imports cost ~0.5 s a call; the
+    `dvc metrics diff` the gate runs is a real process either way)."""
+    cmd = [sys.executable, "-m", "mlfund.gate", *args]
+    if process:
+        return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, env, clear=True),
+        contextlib.chdir(repo),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            code = main(list(args))
+        except SystemExit as stop:  # argparse's --help and usage errors
+            code = stop.code
+    return subprocess.CompletedProcess(cmd, code, out.getvalue(), err.getvalue())
 
 
 def test_cli_regression_exits_1_and_names_the_metric(repo):
     path, env, _ = repo
     write_metrics(path, {"cnn": {"simple": {"accuracy": 0.95, "loss": 0.2, "train_seconds": 9.0}}})
-    result = gate(path, env, "--output", "out/comment.md")
+    result = gate(path, env, "--output", "out/comment.md", process=True)
     assert result.returncode == 1, result.stderr
     assert (
         "gate: FAILED: cnn.simple.accuracy fell 0.994 -> 0.95 (higher is better, tolerance 0.01)"

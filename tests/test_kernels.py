@@ -47,6 +47,7 @@ def _probe(**env: str) -> dict:
 
 
 @x86_only
+@pytest.mark.e2e  # an interpreter importing torch, NumPy and sklearn: ~4 s, for make test
 def test_a_stage_process_runs_every_library_on_its_avx2_code_path():
     seen = _probe()
     assert seen["env"] == kernels.PINNED

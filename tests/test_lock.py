@@ -173,6 +173,7 @@ def pypi_files(pins: list[str]) -> dict[tuple[str, str], list[str]]:
     return dict(zip(releases, files, strict=True))
 
 
+@pytest.mark.e2e  # ~200 requests to PyPI: for make test, not the offline edit loop
 @pytest.mark.parametrize("platform", PLATFORMS, ids=lambda platform: platform.name)
 def test_every_pin_has_a_wheel(
     platform: Platform, pins: list[str], pypi_files: dict[tuple[str, str], list[str]]

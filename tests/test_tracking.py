@@ -119,12 +119,11 @@ def test_parallel_stages_share_a_fresh_sqlite_store(
 
 
 def test_project_run_is_a_tag_not_the_run_we_log_into(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, local_store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`mlflow run .` exports MLFLOW_RUN_ID; start_run() would resume that one run."""
     import mlflow
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     mlflow.set_tracking_uri(tracking_uri(tmp_path))
     project_run = mlflow.MlflowClient().create_run("0").info.run_id
     monkeypatch.setenv("MLFLOW_RUN_ID", project_run)
@@ -150,14 +149,13 @@ with track.run("logistic_regression", "classification_2d", {}) as run:
 
 
 def test_a_killed_stage_run_is_marked_killed_by_the_next_run_of_its_stage(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, local_store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGKILL leaves no chance to end the MLflow run; the stage's next Tracker ends it, and
     only it: a live process's run, another stage's or another host's stay RUNNING."""
     from mlflow import MlflowClient
 
     root = Path(__file__).resolve().parents[1]
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_STAGE", "train@linear")
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}

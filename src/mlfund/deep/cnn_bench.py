@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 
 from mlfund.deep.cnn import augmentation, build_cnn
 from mlfund.deep.device import Compute
@@ -64,6 +63,10 @@ class _PerSampleImages(Dataset):
     def __init__(
         self, inputs: torch.Tensor, targets: torch.Tensor, config: dict, augment: bool, flip: bool
     ) -> None:
+        # here, not at the top: torchvision.transforms imports torch._dynamo (~2 s), which
+        # every importer of mlfund.deep.cnn would pay for this benchmark's baseline
+        from torchvision.transforms import v2
+
         self.inputs, self.targets = inputs, targets
         channels, size = config["in_channels"], config["input_size"]
         self.shape = (channels, size, size)
