@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)/src:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: help repro test test-project test-others test-fast ui bench kernel-check lint lock compare gate promote calibrate tune tune-bench clean
+.PHONY: help venv repro test test-project test-others test-fast ui bench kernel-check lint lock compare gate promote calibrate tune tune-bench clean
 
 help:  ## this list (the first target, so a bare `make` shows it)
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 16
@@ -19,6 +19,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)  ## install requirements.lock into VENV (every target does this first when needed)
 
 repro: $(STAMP)  ## run the whole pipeline (only what changed)
 	dvc repro

@@ -3,8 +3,10 @@ the end-to-end project, and the loopback PostgreSQL and MLflow server of the sca
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 # isort: off
@@ -108,26 +110,38 @@ def inputs(split_tables: dict[str, pd.DataFrame], datasets: dict[str, pd.DataFra
     return FrameInputs(split_tables, datasets)
 
 
+@dataclass(frozen=True)
+class E2EBuild:
+    """The reproduced e2e project, and where strace logged every process of that `dvc
+    repro` (None without strace): tests/test_deps.py reads each stage's file accesses."""
+
+    work: Path
+    strace: Path | None
+
+
 @pytest.fixture(scope="session")
-def e2e_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def e2e_build(tmp_path_factory: pytest.TempPathFactory) -> E2EBuild:
     """The whole pipeline reproduced once, with small params, through `mlflow run .`
-    (MLproject's main entry point is `dvc repro`). Tests that change it work on a copy."""
+    (MLproject's main entry point is `dvc repro`), traced when strace is there: the trace
+    costs a little of this run instead of a second run of every stage."""
     from tests.e2e import run, small_project
+    from tests.file_trace import strace_prefix
 
     work = small_project(tmp_path_factory.mktemp("e2e") / "repo")
-    run(
-        work,
-        sys.executable,
-        "-m",
-        "mlflow",
-        "run",
-        ".",
-        "--env-manager",
-        "local",
-        "--experiment-name",
-        "pipeline",
-    )
-    return work
+    command = [sys.executable, "-m", "mlflow", "run", ".", "--env-manager", "local"]
+    command += ["--experiment-name", "pipeline"]
+    strace = None
+    if shutil.which("strace") is not None:
+        strace = tmp_path_factory.mktemp("strace") / "pid"
+        command = [*strace_prefix(strace), *command]
+    run(work, *command)
+    return E2EBuild(work, strace)
+
+
+@pytest.fixture(scope="session")
+def e2e_project(e2e_build: E2EBuild) -> Path:
+    """The reproduced e2e project. Tests that change it work on a copy."""
+    return e2e_build.work
 
 
 @pytest.fixture(scope="session")

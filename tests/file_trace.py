@@ -1,17 +1,18 @@
 """Which repository files a command reads and writes, from strace, checked against DVC.
 
-`trace(command, work)` runs a stage's command under `strace -f` (every process it
-starts included), keeps the opens, renames and unlinks of files inside `work`, and
-`undeclared(...)` lists the reads that no dep covers and the writes that no out covers.
+`strace_prefix(output)` runs a command (the e2e project's `dvc repro`) under strace, every
+process it starts included, one log per process; `by_command(...)` gives each stage
+command's opens, renames and unlinks of files inside `work`, from its own processes only,
+and `undeclared(...)` lists the reads that no dep covers and the writes that no out covers.
 Python's own reads count: importing a module opens its source (or its cached bytecode,
 which we map back to the source).
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,35 +87,75 @@ def parse(lines: list[str], work: Path) -> Trace:
     return found
 
 
-def trace(command: str, work: Path, env: dict[str, str], log: Path) -> Trace:
-    """Run `command` (a shell command line, as dvc.yaml's cmd) in `work`, traced."""
-    result = subprocess.run(
-        [
-            "strace",
-            "-f",
-            "-qq",
-            "-y",  # paths behind descriptors: what an open really opened
-            # the kernel stops the process only on the traced calls, not on every stat and
-            # read of an import (strace's cost on `import torch, mlflow, sklearn`: 7.9 s -> 2.2 s)
-            "--seccomp-bpf",
-            "-e",
-            "trace=open,openat,rename,renameat,renameat2,unlink,unlinkat",
-            "-o",
-            str(log),
-            "sh",
-            "-c",
-            command,
-        ],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        output = (result.stdout + result.stderr)[-3000:]
-        raise RuntimeError(f"{command} exited {result.returncode} under strace:\n{output}")
-    return parse(log.read_text().splitlines(), work)
+def strace_prefix(output: Path) -> list[str]:
+    """The strace command line that runs a command with every process it starts traced,
+    one log per process: `output`.PID (no interleaved, split lines), for `by_command`."""
+    return [
+        "strace",
+        "-ff",
+        "-qq",
+        "-y",  # paths behind descriptors: what an open really opened
+        "-s",
+        "4096",  # whole strings: command lines and renamed paths
+        # the kernel stops the process only on the traced calls, not on every stat and
+        # read of an import (strace's cost on `import torch, mlflow, sklearn`: 7.9 s -> 2.2 s)
+        "--seccomp-bpf",
+        "-e",
+        "trace=open,openat,rename,renameat,renameat2,unlink,unlinkat,execve,clone,clone3,fork,vfork",
+        "-o",
+        str(output),
+    ]
+
+
+# the process a clone/fork started, and the argv of a successful execve
+_CHILD = re.compile(r"^(?:clone3?|v?fork)\(.*\)\s*= (?P<pid>\d+)$")
+_EXEC = re.compile(r'^execve\("[^"]*", \[(?P<argv>.*)\], 0x[0-9a-f]+ /\* \d+ vars \*/\) = 0$')
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _argv(line: str) -> list[str] | None:
+    match = _EXEC.match(line)
+    if match is None:
+        return None
+    return [ast.literal_eval(f'"{arg}"') for arg in _STRING.findall(match.group("argv"))]
+
+
+def by_command(output: Path, work: Path, commands: dict[str, str]) -> dict[str, Trace]:
+    """What each command of `commands` (command line -> name) read and wrote, with every
+    process it started, from the logs `strace_prefix(output)` left.
+
+    A command's root is the process that exec'd `SHELL [options] -c COMMAND` (how DVC runs
+    a stage); its descendants follow the clone/fork results. A command that never ran there
+    has no entry.
+    """
+    lines = {
+        int(log.suffix[1:]): log.read_text().splitlines()
+        for log in output.parent.glob(f"{output.name}.*")
+    }
+    parent, root = {}, {}
+    for pid, calls in lines.items():
+        for index, line in enumerate(calls):
+            if match := _CHILD.match(line):
+                parent[int(match.group("pid"))] = pid
+            elif (argv := _argv(line)) and len(argv) >= 3 and argv[-2] == "-c":
+                if argv[-1] in commands:
+                    root[pid] = (commands[argv[-1]], index)
+
+    def command_of(pid: int) -> str | None:
+        while pid not in root:
+            if pid not in parent:
+                return None
+            pid = parent[pid]
+        return root[pid][0]
+
+    found: dict[str, list[str]] = {}
+    for pid, calls in lines.items():
+        name = command_of(pid)
+        if name is not None:
+            # the root's calls before its exec are its parent's (DVC's fork)
+            first = root[pid][1] if pid in root else 0
+            found.setdefault(name, []).extend(calls[first:])
+    return {name: parse(calls, work) for name, calls in found.items()}
 
 
 def covered(path: str, declared: set[str]) -> bool:

@@ -3,7 +3,8 @@ reads only its deps, its own outs and params.yaml, and writes only its outs.
 
 "dvc repro: up to date" is only true when every file a stage reads is a dep: a missed
 one (a library module imported lazily, a data file) lets an edit leave stale outputs.
-This runs each stage of the reproduced e2e project once more, under strace, in a copy.
+The e2e project's `dvc repro` runs under strace (tests/conftest.py): each stage's
+accesses are those of the processes its command started.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import clean_env
-from tests.file_trace import Trace, trace, undeclared
+from tests.conftest import E2EBuild
+from tests.file_trace import Trace, by_command, undeclared
 
 pytestmark = pytest.mark.e2e
 # .ci/run installs strace and sets MLFUND_REQUIRE_SERVICES: there a missing one fails.
@@ -43,17 +44,14 @@ def stages_of(work: Path) -> list[tuple[str, str, set[str], set[str]]]:
 
 
 @pytest.fixture(scope="module")
-def traced(e2e_project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Each stage's trace and declared deps/outs, from a copy of the reproduced project."""
-    work = tmp_path_factory.mktemp("deps") / "repo"
-    shutil.copytree(e2e_project, work, symlinks=True)
-    logs = tmp_path_factory.mktemp("strace")
-    found = {}
-    for name, cmd, deps, outs in stages_of(work):
-        env = clean_env(work, DVC_STAGE=name, DVC_ROOT=str(work))
-        log = logs / f"{name.replace('@', '_')}.txt"
-        found[name] = (trace(cmd, work, env, log), deps, outs)
-    return found
+def traced(e2e_build: E2EBuild) -> dict:
+    """Each stage's trace and declared deps/outs, from the e2e project's own `dvc repro`."""
+    assert e2e_build.strace is not None, "the e2e project was built without strace"
+    stages = stages_of(e2e_build.work)
+    found = by_command(e2e_build.strace, e2e_build.work, {cmd: name for name, cmd, _, _ in stages})
+    missing = [name for name, *_ in stages if name not in found]
+    assert not missing, f"stages that did not run under the trace: {missing}"
+    return {name: (found[name], deps, outs) for name, _, deps, outs in stages}
 
 
 def test_every_stage_reads_only_its_deps_and_writes_only_its_outs(traced: dict) -> None:
