@@ -17,17 +17,12 @@ import pytest
 
 from mlfund.core import git
 from mlfund.core.calibration import Calibration, FamilyRun, dumps, params_digest, spread
-from mlfund.gate import (
-    Noise,
+from mlfund.gate import Noise, Verdict, compare, judge, main, markdown_table
+from mlfund.gate_rules import (
     Rule,
     RulesError,
-    Verdict,
-    compare,
-    judge,
     load_gate,
     load_rules,
-    main,
-    markdown_table,
     parse_gate,
     parse_rules,
     rule_for,
