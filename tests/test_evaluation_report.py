@@ -336,6 +336,22 @@ def test_headline_puts_the_best_first_by_the_registry_direction(family: str, ord
     assert [model for model, _ in top.values] == order
 
 
+def test_a_reference_row_comes_after_the_models_and_is_never_the_best():
+    # generative: two real samples are closer than any model, but they are the yardstick
+    metrics_ = {
+        "real_vs_real": {"energy_distance": 0.05},
+        "gan": {"energy_distance": 0.32},
+        "vae": {"energy_distance": 0.15},
+    }
+    top = report.headline(registry.get("generative"), metrics_)
+    assert top is not None
+    assert [model for model, _ in top.values] == ["vae", "gan", "real_vs_real (reference)"]
+    (_, _, best), *_ = report.contents(
+        [report.family_blocks(registry.get("generative"), metrics_, {}, [], {}, [])]
+    ).entries
+    assert best == "energy_distance: 0.15 (vae)"
+
+
 def test_headline_of_a_family_without_its_primary_metric_is_none():
     assert report.headline(registry.get("linear"), {"ols": {"test_mse": 0.5}}) is None
 

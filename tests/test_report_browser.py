@@ -119,6 +119,9 @@ def test_the_report_page_has_no_broken_image_link_or_console_error(
     assert links == [f"#{family.name}" for family in FAMILY_LIST]
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert f"sha256 {params_digest(raw, sorted(raw))[:12]}" in page.text()
+    # the page never scrolls sideways: a wide metrics table scrolls in its own box
+    width = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1], width
 
 
 def test_the_contents_take_you_to_each_family(browser: Browser, report_html: Path) -> None:

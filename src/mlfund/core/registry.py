@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlfund.core.errors import MlfundError
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 #                re-runs it when that changes); `compute` again when none
 #   seeds        the params keys of the seeds its results depend on: `make calibrate`
 #                retrains it over several of them (none: deterministic, not calibrated)
+#   references   (optional) rows of its metrics that are yardsticks, not models: the
+#                report shows them after the models and never as the best
 FAMILIES = {
     "linear": {
         "description": "logistic regression, linear and polynomial regression",
@@ -134,6 +136,7 @@ FAMILIES = {
         "data": "reports/params_check.json",
         "params": "compute",
         "seeds": ["generative.seed"],  # also draws the two clusters
+        "references": ["real_vs_real"],  # two real samples: the floor a model can approach
     },
     "transfer": {
         "description": "transfer learning strategies vs training from scratch",
@@ -159,6 +162,7 @@ class Family:
     params: str
     seeds: list[str]
     data_parallel: bool = False
+    references: list[str] = field(default_factory=list)
 
     @property
     def params_keys(self) -> tuple[str, ...]:

@@ -110,8 +110,8 @@ def format_value(value: float) -> str:
 def headline(
     family: Family, metrics: dict[str, dict[str, float]], spread: SeedSpread | None = None
 ) -> Headline | None:
-    """The family's primary metric for each model that has one, best first (a NaN last);
-    None when no model has it."""
+    """The family's primary metric for each model that has one, best first (a NaN last),
+    then the family's references (labelled so); None when no model has it."""
     scored = [
         (m, values[family.primary]) for m, values in metrics.items() if family.primary in values
     ]
@@ -119,9 +119,19 @@ def headline(
         return None
     sign = -1 if family.direction == "max" else 1
     scored.sort(
-        key=lambda mv: (not math.isfinite(mv[1]), sign * mv[1] if math.isfinite(mv[1]) else 0)
+        key=lambda mv: (
+            mv[0] in family.references,  # generative's real-vs-real floor is no model
+            not math.isfinite(mv[1]),
+            sign * mv[1] if math.isfinite(mv[1]) else 0,
+        )
     )
-    shown = [(m, spread.cell(m, format_value(v)) if spread else format_value(v)) for m, v in scored]
+    shown = [
+        (
+            f"{m} (reference)" if m in family.references else m,
+            spread.cell(m, format_value(v)) if spread else format_value(v),
+        )
+        for m, v in scored
+    ]
     return Headline(family.primary, family.direction, shown)
 
 
@@ -277,7 +287,8 @@ def to_markdown(title: str, blocks: list[Block], relative_to: Path) -> str:
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
-line-height:1.4}table{border-collapse:collapse;font-size:.85em;margin:1em 0}td,th{border:1px
+line-height:1.4}table{border-collapse:collapse;font-size:.85em;margin:1em 0}
+.table{overflow-x:auto}td,th{border:1px
 solid #ccc;padding:.25em .5em;text-align:right}td:first-child,th:first-child{text-align:left}
 figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#555;font-style:italic}
 code{background:#f0f2f4;padding:0 .3em;border-radius:3px}.run{color:#444}
@@ -307,7 +318,9 @@ def _html_block(block: Block) -> str:
             cells = "".join(
                 "<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows
             )
-            return f"<table><tr>{head}</tr>{cells}</table>"
+            # in a scrolling box: a table wider than the page (metrics and MLflow run ids)
+            # scrolls by itself instead of the whole page
+            return f'<div class="table"><table><tr>{head}</tr>{cells}</table></div>'
         case Figure(path, caption):
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             return (
