@@ -16,16 +16,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# With -y strace prints the path behind every descriptor, so an open's result names the
-# file opened, whatever directory descriptor it was relative to:
-#   1234 openat(3</repo/src>, "x.py", O_RDONLY|O_CLOEXEC) = 4</repo/src/x.py>
-_PID = r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?"
-_OPEN = re.compile(_PID + r"open(?:at)?\((?P<args>.*)\) = \d+<(?P<path>[^>]+)>$")
+# One log per process (-ff), so no line starts with a pid. With -y strace prints the path
+# behind every descriptor, so an open's result names the file opened, whatever directory
+# descriptor it was relative to:
+#   openat(3</repo/src>, "x.py", O_RDONLY|O_CLOEXEC) = 4</repo/src/x.py>
+_OPEN = re.compile(r"^open(?:at)?\((?P<args>.*)\) = \d+<(?P<path>[^>]+)>$")
 _FLAGS = re.compile(r"\bO_[A-Z_|]+")
 # rename(at2) and unlink(at): each path after its optional directory descriptor <dir>
 _PATHS = re.compile(r'(?:\d+<(?P<dir>[^>]+)>|AT_FDCWD<(?P<cwd>[^>]+)>)?,? ?"(?P<path>[^"]+)"')
-_RENAME = re.compile(_PID + r"rename(?:at2?)?\((?P<args>.*)\) = 0$")
-_UNLINK = re.compile(_PID + r"unlink(?:at)?\((?P<args>.*)\) = 0$")
+_RENAME = re.compile(r"^rename(?:at2?)?\((?P<args>.*)\) = 0$")
+_UNLINK = re.compile(r"^unlink(?:at)?\((?P<args>.*)\) = 0$")
 _WRITE_FLAGS = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")
 
 # Never deps or outs: the tracking store, git and DVC internals, Python's caches, and the
